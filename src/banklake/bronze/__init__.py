@@ -1,0 +1,1 @@
+"""Bronze: the landing zone of raw daily files, and reading them without losing a row."""

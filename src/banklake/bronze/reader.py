@@ -1,0 +1,117 @@
+"""Read Bronze CSV files into Arrow as text, keeping every row and where it came from.
+
+Every field is read as a string: typing is the transform's job, so that a bad value becomes a
+quarantined row with a reason instead of a failed file. Each row carries ``_source_file`` and
+``_line_number``. A line the parser cannot split into the header's fields is kept too, as a
+malformed row with its text. Line numbers count records; they equal physical lines unless a
+quoted field itself contains a line break.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+
+from banklake.bronze.landing import UTF8_BOM, LandedFile
+from banklake.errors import LandingError
+
+SOURCE_FILE = "_source_file"
+LINE_NUMBER = "_line_number"
+MALFORMED_SCHEMA = pa.schema(
+    [
+        ("entity", pa.string()),
+        (SOURCE_FILE, pa.string()),
+        (LINE_NUMBER, pa.int64()),
+        ("text", pa.string()),
+        ("reason", pa.string()),
+    ]
+)
+
+
+@dataclass(frozen=True)
+class FileRead:
+    rows: pa.Table  # the source columns (contract order) + _source_file + _line_number
+    malformed: pa.Table  # MALFORMED_SCHEMA
+
+
+def read_file(file: LandedFile) -> FileRead:
+    """Read one landed file; raise ``LandingError`` (file, line, column) if it is not UTF-8 CSV."""
+    try:
+        table, malformed = _parse(file, use_threads=True)
+        if malformed:
+            # The multi-threaded parser does not know the line of a rejected row: parse again
+            # on one thread, which does. Files with malformed rows are rare.
+            table, malformed = _parse(file, use_threads=False)
+    except pa.ArrowInvalid as error:
+        raise _located(file, error) from None
+    total = table.num_rows + len(malformed)
+    bad_lines = np.array([line for line, _ in malformed], dtype=np.int64)
+    lines = np.setdiff1d(np.arange(2, total + 2, dtype=np.int64), bad_lines, assume_unique=True)
+    rows = table.select(list(file.entity.source_columns))
+    rows = rows.append_column(SOURCE_FILE, pa.repeat(file.name, rows.num_rows))
+    rows = rows.append_column(LINE_NUMBER, pa.array(lines, pa.int64()))
+    bad = pa.table(
+        {
+            "entity": pa.repeat(file.entity.name, len(malformed)),
+            SOURCE_FILE: pa.repeat(file.name, len(malformed)),
+            LINE_NUMBER: bad_lines,
+            "text": [text for _, text in malformed],
+            "reason": [
+                f"expected {len(file.columns)} fields, found {_field_count(text)}"
+                for _, text in malformed
+            ],
+        },
+        schema=MALFORMED_SCHEMA,
+    )
+    return FileRead(rows, bad)
+
+
+def _parse(file: LandedFile, use_threads: bool) -> tuple[pa.Table, list[tuple[int, str]]]:
+    malformed: list[tuple[int, str]] = []
+
+    def keep(row: pacsv.InvalidRow) -> str:
+        malformed.append((row.number or 0, row.text))
+        return "skip"
+
+    table = pacsv.read_csv(
+        file.path,
+        read_options=pacsv.ReadOptions(
+            column_names=list(file.columns), skip_rows=1, use_threads=use_threads
+        ),
+        # Empty lines are kept as rows (of empty fields): a blank line inside a file is a defect
+        # that must be counted and quarantined, not skipped.
+        parse_options=pacsv.ParseOptions(invalid_row_handler=keep, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in file.columns},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    return table, malformed
+
+
+def _field_count(text: str) -> int:
+    import csv
+
+    return len(next(csv.reader([text]), []))
+
+
+def _located(file: LandedFile, error: pa.ArrowInvalid) -> LandingError:
+    """Turn Arrow's file-wide complaint into one that names the line and column."""
+    data = file.path.read_bytes().removeprefix(UTF8_BOM)
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as bad:
+        line_start = data.rfind(b"\n", 0, bad.start) + 1
+        column = len(data[line_start : bad.start].decode("utf-8", "replace")) + 1
+        return LandingError(
+            file.path,
+            f"not UTF-8 text: byte 0x{data[bad.start]:02x} cannot be decoded; "
+            "re-export the file as UTF-8",
+            line=data.count(b"\n", 0, bad.start) + 1,
+            column=column,
+        )
+    return LandingError(file.path, f"cannot be read as CSV: {error}")

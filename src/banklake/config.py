@@ -1,0 +1,90 @@
+"""One typed settings object. Precedence: defaults < ``banklake.toml`` < ``BANKLAKE_*`` env < flags.
+
+The file is ``./banklake.toml`` or the path in ``BANKLAKE_CONFIG``; nested values use a table
+(``[maintenance]``) in the file and a double underscore in the environment
+(``BANKLAKE_MAINTENANCE__TARGET_FILE_SIZE_MB=128``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from banklake.contracts import NAMESPACE
+
+
+class MaintenancePolicy(BaseModel):
+    """Table maintenance, with S3 Tables' settings and defaults so local and AWS behave alike."""
+
+    compaction_enabled: bool = True
+    target_file_size_mb: int = Field(512, ge=64, le=512)
+    min_snapshots_to_keep: int = Field(1, ge=1)
+    max_snapshot_age_hours: int = Field(120, ge=1)
+    # Files no snapshot references are removed once they are this old (S3 Tables marks them
+    # noncurrent after 3 days); younger ones may belong to a commit still in flight.
+    unreferenced_file_age_hours: int = Field(72, ge=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="BANKLAKE_", env_nested_delimiter="__")
+
+    landing: Path = Path("landing")
+    lakehouse: Path = Path("lakehouse")
+    reports: Path = Path("reports")
+    namespace: str = NAMESPACE
+    table_bucket: str = "banking-lakehouse"
+    timezone: str = Field("UTC", description="Timezone of source timestamps and business dates")
+    maintenance: MaintenancePolicy = MaintenancePolicy()
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown timezone {value!r}; use an IANA name like 'UTC'") from None
+        return value
+
+    @field_validator("namespace")
+    @classmethod
+    def _aws_safe_name(cls, value: str) -> str:
+        if not value or not all(c.isdigit() or c == "_" or "a" <= c <= "z" for c in value):
+            raise ValueError(f"namespace {value!r} must use only 0-9, a-z and _ (S3 Tables, Athena)")
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml_file = Path(os.environ.get("BANKLAKE_CONFIG", "banklake.toml"))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from every source; ``overrides`` are the command-line flags that were given."""
+    from pydantic import ValidationError
+
+    from banklake.errors import UsageError
+
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
+        )
+        raise UsageError(f"invalid settings: {problems}") from None

@@ -1,0 +1,26 @@
+"""Engines run the one transform definition: ``embedded`` (DuckDB, the default) and others.
+
+Engines are looked up by name and imported only when asked for, so a missing optional
+dependency only matters to the engine that needs it.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+
+from banklake.config import Settings
+from banklake.engines.base import Engine, FileCount, Staged
+from banklake.errors import UsageError
+
+ENGINES = {"embedded": "banklake.engines.embedded:EmbeddedEngine"}
+
+
+def create_engine(name: str, settings: Settings) -> Engine:
+    if name not in ENGINES:
+        raise UsageError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
+    module, _, attribute = ENGINES[name].partition(":")
+    engine_class: type[Engine] = getattr(import_module(module), attribute)
+    return engine_class(settings)
+
+
+__all__ = ["ENGINES", "Engine", "FileCount", "Staged", "create_engine"]

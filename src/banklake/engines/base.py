@@ -1,0 +1,68 @@
+"""What an engine does: load a Bronze batch, run the plan's steps, and stage the outputs.
+
+Engines differ only in how they read files, which SQL dialect they speak and how their output
+becomes Iceberg data files. The plan itself (``banklake.transform``) is the same for all.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from pyiceberg.manifest import DataFile
+from pyiceberg.table import Table
+
+from banklake.bronze.landing import LandingBatch
+from banklake.config import Settings
+from banklake.transform import Step
+
+
+@dataclass(frozen=True)
+class FileCount:
+    entity: str
+    file: str
+    rows: int  # every data row read: well-formed and malformed
+    malformed: int
+
+
+@dataclass(frozen=True)
+class Staged:
+    """An output written as data files but not yet committed: invisible to every reader."""
+
+    step: Step
+    table: Table
+    data_files: list[DataFile] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return sum(f.record_count for f in self.data_files)
+
+
+class Engine(ABC):
+    name: ClassVar[str]
+    dialect: ClassVar[str]  # sqlglot's name for the engine's SQL dialect
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    @abstractmethod
+    def load_bronze(self, batch: LandingBatch) -> list[FileCount]:
+        """Provide ``bronze_<entity>`` and ``bronze_malformed`` for the plan; count what was read."""
+
+    @abstractmethod
+    def run(self, step: Step) -> None:
+        """Make the step's result available to later steps under ``step.name``."""
+
+    @abstractmethod
+    def stage(self, step: Step, table: Table) -> Staged:
+        """Write the step's result as data files of ``table``, without committing them."""
+
+    def close(self) -> None:
+        """Release the engine's resources."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

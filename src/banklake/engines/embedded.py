@@ -1,0 +1,121 @@
+"""The embedded engine: PyArrow reads the CSVs, DuckDB runs the plan and writes Parquet.
+
+DuckDB writes each output as Parquet files carrying Iceberg field ids, straight into the table's
+data folder, in parallel and streaming; PyIceberg then commits those files. This is about twice
+as fast as handing PyIceberg an Arrow table, and memory stays well below the data's size.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from urllib.parse import urlparse
+
+import duckdb
+import pyarrow as pa
+from pyiceberg.io.pyarrow import parquet_file_to_data_file
+from pyiceberg.table import Table
+
+from banklake.bronze.landing import LandingBatch
+from banklake.bronze.reader import MALFORMED_SCHEMA, read_file
+from banklake.config import Settings
+from banklake.contracts import ENTITIES, TABLES, TableContract
+from banklake.engines.base import Engine, FileCount, Staged
+from banklake.errors import LakehouseError
+from banklake.lakehouse.catalog import parquet_field_ids
+from banklake.transform import Step, compile_sql
+
+
+
+class EmbeddedEngine(Engine):
+    name = "embedded"
+    dialect = "duckdb"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings)
+        self.connection = duckdb.connect()
+        # The session timezone decides both how source timestamps are read and which business
+        # date an instant falls on; Spark's session timezone plays the same role.
+        self.connection.execute("SET TimeZone = ?", [settings.timezone])
+        self.connection.execute("SET preserve_insertion_order = false")
+        self._contracts = {contract.name: contract for contract in TABLES}
+
+    def load_bronze(self, batch: LandingBatch) -> list[FileCount]:
+        counts = []
+        malformed = []
+        for entity in ENTITIES:
+            reads = [read_file(file) for file in batch.of(entity)]
+            for file, read in zip(batch.of(entity), reads):
+                rows = read.rows.num_rows + read.malformed.num_rows
+                counts.append(FileCount(entity.name, file.name, rows, read.malformed.num_rows))
+            malformed.extend(read.malformed for read in reads)
+            self.connection.register(
+                f"bronze_{entity.name}", pa.concat_tables(read.rows for read in reads)
+            )
+        self.connection.register(
+            "bronze_malformed", pa.concat_tables([MALFORMED_SCHEMA.empty_table(), *malformed])
+        )
+        return counts
+
+    def run(self, step: Step) -> None:
+        kind = "TABLE" if step.materialize else "VIEW"
+        sql = compile_sql(step.sql, self.dialect)
+        self.connection.execute(f"CREATE OR REPLACE TEMP {kind} {step.name} AS {sql}")
+
+    def stage(self, step: Step, table: Table) -> Staged:
+        contract = self._contracts[step.target.name if step.target else ""]
+        # A fresh folder per write: concurrent or crashed writes never mix their files.
+        folder = _local_path(table.location()) / "data" / f"{uuid.uuid4()}"
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        options = {
+            "FORMAT": "parquet",
+            "COMPRESSION": "zstd",
+            "FIELD_IDS": _duckdb_literal(parquet_field_ids(contract)),
+            "FILE_SIZE_BYTES": table.properties.get("write.target-file-size-bytes", "512MB"),
+            "FILENAME_PATTERN": "'{uuid}'",
+            "RETURN_FILES": "true",
+        }
+        columns = ", ".join(f'"{name}"' for name in contract.column_names)
+        query = f"SELECT {columns} FROM {step.name}"
+        if contract.month_partition_of:
+            # One folder per month: every Iceberg data file must hold a single partition.
+            month = f"strftime(\"{contract.month_partition_of}\", '%Y-%m')"
+            query = query.replace(" FROM ", f", {month} AS {_partition_column(contract)} FROM ", 1)
+            options["PARTITION_BY"] = f"({_partition_column(contract)})"
+        else:
+            options["PER_THREAD_OUTPUT"] = "true"
+        rendered = ", ".join(f"{key} {value}" for key, value in options.items())
+        result = self.connection.execute(f"COPY ({query}) TO '{folder}' ({rendered})").fetchone()
+        paths = sorted(result[1]) if result else []
+        data_files = [
+            # PyIceberg takes file locations verbatim (no percent-decoding), as it writes them.
+            parquet_file_to_data_file(table.io, table.metadata, f"file://{path}")
+            for path in paths
+        ]
+        return Staged(step, table, [f for f in data_files if f.record_count > 0])
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+def _local_path(location: str) -> Path:
+    parsed = urlparse(location)
+    if parsed.scheme not in ("", "file"):
+        raise LakehouseError(
+            f"the embedded engine writes to local warehouses only, not {location}; "
+            "use the Spark engine for object storage"
+        )
+    return Path(parsed.path)
+
+
+def _partition_column(contract: TableContract) -> str:
+    # Named as Iceberg names the partition field, so the folders read tx_date_month=2026-11.
+    return f"{contract.month_partition_of}_month"
+
+
+def _duckdb_literal(value: object) -> str:
+    """A Python dict of ids as a DuckDB struct literal: {name: 1, nested: {...}}."""
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{json.dumps(k)}: {_duckdb_literal(v)}" for k, v in value.items()) + "}"
+    return str(value)

@@ -1,0 +1,1 @@
+"""The lakehouse: Iceberg catalog and tables, atomic commits, and table maintenance."""

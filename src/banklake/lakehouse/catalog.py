@@ -1,0 +1,169 @@
+"""The lakehouse: an Iceberg catalog holding the contract tables, through PyIceberg.
+
+Locally the catalog is PyIceberg's SQL catalog on SQLite (``<lakehouse>/catalog.db``) with a
+file warehouse (``<lakehouse>/warehouse``); Spark's JDBC catalog can open the same file. Tables are
+created from the contracts when missing and are never replaced: a run changes their contents
+with ordinary commits, so history and time travel survive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from pyiceberg.catalog import Catalog
+from pyiceberg.catalog.sql import SqlCatalog
+from pyiceberg.exceptions import NamespaceAlreadyExistsError, NoSuchTableError
+from pyiceberg.manifest import DataFile
+from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionField, PartitionSpec
+from pyiceberg.schema import Schema
+from pyiceberg.table import Table
+from pyiceberg.transforms import MonthTransform
+from pyiceberg.types import (
+    DateType,
+    DecimalType,
+    IcebergType,
+    ListType,
+    LongType,
+    NestedField,
+    StringType,
+    TimestamptzType,
+)
+
+from banklake.config import MaintenancePolicy
+from banklake.contracts import TABLES, TableContract
+from banklake.errors import LakehouseError
+from banklake.lakehouse.policy import policy_properties
+
+CATALOG_NAME = "banklake"
+FORMAT_VERSION = "2"  # Athena reads v2, and moving to v3 cannot be undone
+_SCALARS: dict[str, IcebergType] = {
+    "string": StringType(),
+    "long": LongType(),
+    "date": DateType(),
+    "timestamp": TimestamptzType(),
+    "decimal(18,2)": DecimalType(18, 2),
+}
+
+
+def iceberg_schema(contract: TableContract) -> Schema:
+    """The contract as an Iceberg schema: columns get ids 1..n, nested elements after them.
+
+    Every column is optional in Iceberg terms, as Spark creates them; the rules, not the table
+    format, guarantee which columns are filled.
+    """
+    next_id = len(contract.columns) + 1
+    fields = []
+    for position, column in enumerate(contract.columns, start=1):
+        if column.type == "array<string>":
+            kind: IcebergType = ListType(next_id, StringType(), element_required=False)
+            next_id += 1
+        else:
+            kind = _SCALARS[column.type]
+        fields.append(NestedField(position, column.name, kind, required=False, doc=column.doc))
+    return Schema(*fields)
+
+
+def partition_spec(contract: TableContract) -> PartitionSpec:
+    if contract.month_partition_of is None:
+        return UNPARTITIONED_PARTITION_SPEC
+    source = contract.column_names.index(contract.month_partition_of) + 1
+    return PartitionSpec(
+        PartitionField(source, 1000, MonthTransform(), f"{contract.month_partition_of}_month")
+    )
+
+
+def parquet_field_ids(contract: TableContract) -> dict[str, object]:
+    """Column → Iceberg field id, nested the way DuckDB's ``FIELD_IDS`` option expects."""
+    schema = iceberg_schema(contract)
+    ids: dict[str, object] = {}
+    for field in schema.fields:
+        if isinstance(field.field_type, ListType):
+            ids[field.name] = {"__duckdb_field_id": field.field_id, "element": field.field_type.element_id}
+        else:
+            ids[field.name] = field.field_id
+    return ids
+
+
+def open_catalog(lakehouse: Path) -> Catalog:
+    lakehouse.mkdir(parents=True, exist_ok=True)
+    warehouse = (lakehouse / "warehouse").resolve()
+    warehouse.mkdir(exist_ok=True)
+    return SqlCatalog(
+        CATALOG_NAME,
+        uri=f"sqlite:///{(lakehouse / 'catalog.db').resolve()}",
+        warehouse=warehouse.as_uri(),
+    )
+
+
+@dataclass(frozen=True)
+class Lakehouse:
+    catalog: Catalog
+    namespace: str
+
+    @classmethod
+    def local(cls, path: Path, namespace: str) -> Lakehouse:
+        return cls(open_catalog(path), namespace)
+
+    def ensure_tables(self, policy: MaintenancePolicy) -> dict[str, Table]:
+        """Create the namespace and any missing contract table; record the policy on each."""
+        try:
+            self.catalog.create_namespace(self.namespace)
+        except NamespaceAlreadyExistsError:
+            pass
+        tables = {}
+        for contract in TABLES:
+            table = self.catalog.create_table_if_not_exists(
+                contract.identifier(self.namespace),
+                schema=iceberg_schema(contract),
+                partition_spec=partition_spec(contract),
+                properties={
+                    "format-version": FORMAT_VERSION,
+                    "write.format.default": "parquet",
+                    "write.parquet.compression-codec": "zstd",
+                },
+            )
+            tables[contract.name] = set_properties(table, policy_properties(policy))
+        return tables
+
+    def table(self, contract: TableContract) -> Table:
+        try:
+            return self.catalog.load_table(contract.identifier(self.namespace))
+        except NoSuchTableError:
+            raise LakehouseError(
+                f"table {contract.identifier(self.namespace)} does not exist yet; "
+                "run `banklake run` (or `banklake demo`) first"
+            ) from None
+
+    def tables(self, contracts: Iterable[TableContract] = TABLES) -> dict[str, Table]:
+        return {contract.name: self.table(contract) for contract in contracts}
+
+
+def set_properties(table: Table, properties: Mapping[str, str]) -> Table:
+    """Commit the properties that differ (a metadata-only commit; no snapshot is added)."""
+    changed = {k: v for k, v in properties.items() if table.properties.get(k) != v}
+    if changed:
+        with table.transaction() as transaction:
+            transaction.set_properties(changed)
+    return table
+
+
+def replace_contents(
+    table: Table, data_files: list[DataFile], summary: Mapping[str, str]
+) -> int | None:
+    """Make ``data_files`` the table's whole contents in one atomic commit; return the snapshot.
+
+    Readers see the old contents or the new, never a mix: the files are already written and
+    only the catalog pointer moves.
+    """
+    current = table.current_snapshot()
+    with table.transaction() as transaction:
+        with transaction.update_snapshot(snapshot_properties=dict(summary)).overwrite() as update:
+            if current is not None:
+                for task in table.scan().plan_files():
+                    update.delete_data_file(task.file)
+            for data_file in data_files:
+                update.append_data_file(data_file)
+    snapshot = table.current_snapshot()
+    return snapshot.snapshot_id if snapshot else None
