@@ -18,6 +18,8 @@ from banklake.bronze.landing import discover
 from banklake.config import Settings
 from banklake.engines import FileCount, create_engine
 from banklake.lakehouse.catalog import Lakehouse, replace_contents
+from banklake.lakehouse.maintenance import JobResult
+from banklake.lakehouse.maintenance import maintain as run_maintenance
 from banklake.transform import plan
 
 Progress = Callable[[str], None]
@@ -87,3 +89,13 @@ def run(settings: Settings, engine_name: str = "embedded", progress: Progress | 
         )
     result.seconds = round(time.perf_counter() - clock, 3)
     return result
+
+
+def maintain(settings: Settings) -> dict[str, list[JobResult]]:
+    """Run every table's maintenance jobs under the configured policy."""
+    from banklake.engines.embedded import rewrite_data_files
+
+    lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
+    lakehouse.tables()  # fail early, and clearly, when there is nothing to maintain yet
+    tables = lakehouse.ensure_tables(settings.maintenance)
+    return {name: run_maintenance(table, rewrite_data_files) for name, table in tables.items()}

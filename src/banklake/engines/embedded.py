@@ -15,12 +15,14 @@ from urllib.parse import urlparse
 import duckdb
 import pyarrow as pa
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
+from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
+from pyiceberg.transforms import MonthTransform
 
 from banklake.bronze.landing import LandingBatch
 from banklake.bronze.reader import MALFORMED_SCHEMA, read_file
 from banklake.config import Settings
-from banklake.contracts import ENTITIES, TABLES, TableContract
+from banklake.contracts import ENTITIES
 from banklake.engines.base import Engine, FileCount, Staged
 from banklake.errors import LakehouseError
 from banklake.lakehouse.catalog import parquet_field_ids
@@ -39,7 +41,6 @@ class EmbeddedEngine(Engine):
         # date an instant falls on; Spark's session timezone plays the same role.
         self.connection.execute("SET TimeZone = ?", [settings.timezone])
         self.connection.execute("SET preserve_insertion_order = false")
-        self._contracts = {contract.name: contract for contract in TABLES}
 
     def load_bronze(self, batch: LandingBatch) -> list[FileCount]:
         counts = []
@@ -64,36 +65,7 @@ class EmbeddedEngine(Engine):
         self.connection.execute(f"CREATE OR REPLACE TEMP {kind} {step.name} AS {sql}")
 
     def stage(self, step: Step, table: Table) -> Staged:
-        contract = self._contracts[step.target.name if step.target else ""]
-        # A fresh folder per write: concurrent or crashed writes never mix their files.
-        folder = _local_path(table.location()) / "data" / f"{uuid.uuid4()}"
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        options = {
-            "FORMAT": "parquet",
-            "COMPRESSION": "zstd",
-            "FIELD_IDS": _duckdb_literal(parquet_field_ids(contract)),
-            "FILE_SIZE_BYTES": table.properties.get("write.target-file-size-bytes", "512MB"),
-            "FILENAME_PATTERN": "'{uuid}'",
-            "RETURN_FILES": "true",
-        }
-        columns = ", ".join(f'"{name}"' for name in contract.column_names)
-        query = f"SELECT {columns} FROM {step.name}"
-        if contract.month_partition_of:
-            # One folder per month: every Iceberg data file must hold a single partition.
-            month = f"strftime(\"{contract.month_partition_of}\", '%Y-%m')"
-            query = query.replace(" FROM ", f", {month} AS {_partition_column(contract)} FROM ", 1)
-            options["PARTITION_BY"] = f"({_partition_column(contract)})"
-        else:
-            options["PER_THREAD_OUTPUT"] = "true"
-        rendered = ", ".join(f"{key} {value}" for key, value in options.items())
-        result = self.connection.execute(f"COPY ({query}) TO '{folder}' ({rendered})").fetchone()
-        paths = sorted(result[1]) if result else []
-        data_files = [
-            # PyIceberg takes file locations verbatim (no percent-decoding), as it writes them.
-            parquet_file_to_data_file(table.io, table.metadata, f"file://{path}")
-            for path in paths
-        ]
-        return Staged(step, table, [f for f in data_files if f.record_count > 0])
+        return Staged(step, table, write_data_files(self.connection, step.name, table))
 
     def close(self) -> None:
         self.connection.close()
@@ -109,9 +81,49 @@ def _local_path(location: str) -> Path:
     return Path(parsed.path)
 
 
-def _partition_column(contract: TableContract) -> str:
-    # Named as Iceberg names the partition field, so the folders read tx_date_month=2026-11.
-    return f"{contract.month_partition_of}_month"
+def write_data_files(connection: duckdb.DuckDBPyConnection, relation: str, table: Table) -> list[DataFile]:
+    """Write ``relation`` as Parquet data files of ``table`` (uncommitted) and describe them.
+
+    The files carry the table's field ids, so they are ordinary Iceberg data files, and are cut
+    by the table's month partition and target file size.
+    """
+    schema = table.schema()
+    # A fresh folder per write: concurrent or crashed writes never mix their files.
+    folder = _local_path(table.location()) / "data" / f"{uuid.uuid4()}"
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    options = {
+        "FORMAT": "parquet",
+        "COMPRESSION": "zstd",
+        "FIELD_IDS": _duckdb_literal(parquet_field_ids(schema)),
+        "FILE_SIZE_BYTES": table.properties.get("write.target-file-size-bytes", "512MB"),
+        "FILENAME_PATTERN": "'{uuid}'",
+        "RETURN_FILES": "true",
+    }
+    columns = [f'"{field.name}"' for field in schema.fields]
+    months = [f for f in table.spec().fields if isinstance(f.transform, MonthTransform)]
+    if months:
+        # One folder per month (tx_date_month=2026-11): an Iceberg data file holds one partition.
+        source = schema.find_column_name(months[0].source_id)
+        columns.append(f"strftime(\"{source}\", '%Y-%m') AS \"{months[0].name}\"")
+        options["PARTITION_BY"] = f'("{months[0].name}")'
+    else:
+        options["PER_THREAD_OUTPUT"] = "true"
+    rendered = ", ".join(f"{key} {value}" for key, value in options.items())
+    query = f"SELECT {', '.join(columns)} FROM {relation}"
+    result = connection.execute(f"COPY ({query}) TO '{folder}' ({rendered})").fetchone()
+    data_files = [
+        # PyIceberg takes file locations verbatim (no percent-decoding), as it writes them.
+        parquet_file_to_data_file(table.io, table.metadata, f"file://{path}")
+        for path in sorted(result[1] if result else [])
+    ]
+    return [data_file for data_file in data_files if data_file.record_count > 0]
+
+
+def rewrite_data_files(table: Table, data_files: list[DataFile]) -> list[DataFile]:
+    """Compaction's rewrite: the rows of ``data_files`` as new files near the target size."""
+    paths = ", ".join(f"'{_local_path(f.file_path)}'" for f in data_files)
+    with duckdb.connect() as connection:
+        return write_data_files(connection, f"read_parquet([{paths}])", table)
 
 
 def _duckdb_literal(value: object) -> str:

@@ -74,13 +74,15 @@ def partition_spec(contract: TableContract) -> PartitionSpec:
     )
 
 
-def parquet_field_ids(contract: TableContract) -> dict[str, object]:
+def parquet_field_ids(schema: Schema) -> dict[str, object]:
     """Column → Iceberg field id, nested the way DuckDB's ``FIELD_IDS`` option expects."""
-    schema = iceberg_schema(contract)
     ids: dict[str, object] = {}
     for field in schema.fields:
         if isinstance(field.field_type, ListType):
-            ids[field.name] = {"__duckdb_field_id": field.field_id, "element": field.field_type.element_id}
+            ids[field.name] = {
+                "__duckdb_field_id": field.field_id,
+                "element": field.field_type.element_id,
+            }
         else:
             ids[field.name] = field.field_id
     return ids

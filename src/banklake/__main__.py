@@ -1,0 +1,3 @@
+from banklake.cli import app
+
+app()

@@ -1,0 +1,265 @@
+"""The ``banklake`` command: one thin command per verb; the work lives in the stage modules.
+
+Exit codes: 0 success, 1 verification failed, 2 a problem the message explains.
+"""
+
+from __future__ import annotations
+
+import functools
+import shutil
+import sys
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from banklake import progress
+from banklake.config import Settings, load_settings
+from banklake.errors import BanklakeError, UsageError
+
+app = typer.Typer(
+    help="Banking analytics lakehouse: generate → land → Silver/Gold Iceberg → verify → maintain.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+out = Console(highlight=False)
+
+Landing = Annotated[Path | None, typer.Option(help="Landing zone root [default: ./landing]")]
+LakehousePath = Annotated[
+    Path | None, typer.Option("--lakehouse", help="Local lakehouse folder [default: ./lakehouse]")
+]
+Reports = Annotated[Path | None, typer.Option(help="Report folder [default: ./reports]")]
+Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout")]
+F = TypeVar("F", bound=Callable[..., Any])
+DEMO_MARKER = ".banklake-demo"
+
+
+def _errors_as_messages(command: F) -> F:
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except BanklakeError as error:
+            Console(stderr=True, highlight=False).print(f"[red]error:[/red] {error}")
+            raise typer.Exit(error.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _emit_json(data: Any) -> None:
+    from banklake.verify.report import to_json
+
+    sys.stdout.write(to_json(data) + "\n")
+
+
+def _settings(**flags: Any) -> Settings:
+    return load_settings(**flags)
+
+
+@app.command()
+@_errors_as_messages
+def generate(
+    customers: Annotated[int, typer.Option(help="Number of customers")] = 10_000,
+    accounts: Annotated[int, typer.Option(help="Number of accounts (a customer may hold several)")] = 15_000,
+    days: Annotated[int, typer.Option(help="Business days, ending at --end-date")] = 30,
+    transactions: Annotated[int, typer.Option(help="Transactions in total")] = 1_000_000,
+    end_date: Annotated[
+        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last business day [default: today]")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: same options and seed, same bytes")] = 42,
+    landing: Landing = None,
+    json_output: Json = False,
+) -> None:
+    """Generate synthetic customers, accounts and daily transaction files in the landing zone."""
+    from banklake.generate import GeneratorSpec, generate as generate_files
+
+    settings = _settings(landing=landing)
+    spec = GeneratorSpec(
+        customers=customers,
+        accounts=accounts,
+        days=days,
+        transactions=transactions,
+        end_date=end_date.date() if end_date else date.today(),
+        seed=seed,
+    )
+    with progress.bar(progress.enabled(json_output), days, "generating days") as advance:
+        files = generate_files(spec, settings.landing, on_day=lambda _day: advance())
+    result = {
+        "landing": str(settings.landing),
+        "rows": files.rows,
+        "files": [str(p) for p in (files.customers, files.accounts, *files.transactions)],
+        "first_day": spec.start_date.isoformat(),
+        "last_day": spec.end_date.isoformat(),
+    }
+    if json_output:
+        _emit_json(result)
+        return
+    out.print(
+        f"Generated {transactions:,} transactions over {days} days "
+        f"({spec.start_date} .. {spec.end_date}), {customers:,} customers and {accounts:,} "
+        f"accounts in {settings.landing}/"
+    )
+
+
+@app.command()
+@_errors_as_messages
+def run(
+    landing: Landing = None,
+    lakehouse: LakehousePath = None,
+    engine: Annotated[str, typer.Option(help="Engine that runs the transform")] = "embedded",
+    json_output: Json = False,
+) -> None:
+    """Load the landing zone into the Silver, quarantine and Gold Iceberg tables."""
+    from banklake.pipeline import run as run_pipeline
+
+    settings = _settings(landing=landing, lakehouse=lakehouse)
+    with progress.status(progress.enabled(json_output)) as say:
+        result = run_pipeline(settings, engine, progress=say)
+    if json_output:
+        _emit_json(result.to_dict())
+        return
+    table = Table(title=f"batch {result.batch_id} ({result.seconds:.1f} s, engine {engine})")
+    for column in ("table", "rows", "data files", "snapshot"):
+        table.add_column(column, justify="right" if column != "table" else "left")
+    for write in result.tables:
+        table.add_row(write.table, f"{write.rows:,}", str(write.data_files), str(write.snapshot_id))
+    out.print(table)
+    read = sum(f.rows for f in result.files)
+    out.print(f"Read {read:,} rows from {len(result.files)} files in {settings.landing}/")
+
+
+@app.command()
+@_errors_as_messages
+def verify(
+    landing: Landing = None,
+    lakehouse: LakehousePath = None,
+    reports: Reports = None,
+    json_output: Json = False,
+) -> None:
+    """Run the three verification tests; write the Markdown and JSON reports."""
+    from banklake.verify.checks import verify as run_checks
+    from banklake.verify.report import write_reports
+
+    settings = _settings(landing=landing, lakehouse=lakehouse, reports=reports)
+    verification = run_checks(settings)
+    markdown, machine = write_reports(verification, settings.reports)
+    if json_output:
+        _emit_json(verification.to_dict())
+    else:
+        for check in verification.checks:
+            mark = "[green]pass[/green]" if check.passed else "[red]FAIL[/red]"
+            out.print(f"{mark}  {check.title}")
+            if check.id == "data_integrity":
+                d = check.details
+                out.print(
+                    f"      read {d['rows_read']:,} = Gold {d['rows_in_gold']:,} "
+                    f"+ quarantined {d['rows_quarantined']:,}"
+                )
+        out.print(f"Reports: {markdown} and {machine}")
+    if not verification.passed:
+        raise typer.Exit(1)
+
+
+@app.command()
+@_errors_as_messages
+def query(
+    sql: Annotated[str, typer.Argument(help="Athena (Trino) SQL")],
+    lakehouse: LakehousePath = None,
+    output_format: Annotated[
+        str, typer.Option("--format", help="table, csv or json")
+    ] = "table",
+) -> None:
+    """Run Athena-dialect SQL against the local lakehouse."""
+    import pyarrow.csv as pacsv
+
+    from banklake.lakehouse.catalog import Lakehouse
+    from banklake.verify.query import LocalQueries
+
+    if output_format not in ("table", "csv", "json"):
+        raise UsageError(f"--format must be table, csv or json, not {output_format!r}")
+    settings = _settings(lakehouse=lakehouse)
+    lakehouse_ = Lakehouse.local(settings.lakehouse, settings.namespace)
+    with LocalQueries(lakehouse_, settings.table_bucket, settings.timezone) as queries:
+        result = queries.query(sql)
+    if output_format == "json":
+        _emit_json(result.to_pylist())
+    elif output_format == "csv":
+        sink = pacsv.CSVWriter(sys.stdout.buffer, result.schema)
+        sink.write_table(result)
+        sink.close()
+    else:
+        table = Table(*result.column_names)
+        for row in result.to_pylist():
+            table.add_row(*("NULL" if v is None else str(v) for v in row.values()))
+        out.print(table)
+
+
+@app.command()
+@_errors_as_messages
+def maintain(lakehouse: LakehousePath = None, json_output: Json = False) -> None:
+    """Compact small files, expire old snapshots and remove unreferenced files, by policy."""
+    from banklake.pipeline import maintain as run_maintenance
+
+    settings = _settings(lakehouse=lakehouse)
+    with progress.status(progress.enabled(json_output)) as say:
+        say("maintaining tables")
+        results = run_maintenance(settings)
+    if json_output:
+        _emit_json({name: [vars(job) for job in jobs] for name, jobs in results.items()})
+        return
+    table = Table("table", "job", "status", "before → after")
+    for name, jobs in results.items():
+        for job in jobs:
+            table.add_row(name, job.job, job.status, f"{job.detail}: {job.before} → {job.after}")
+    out.print(table)
+
+
+@app.command()
+@_errors_as_messages
+def demo(
+    landing: Landing = None,
+    lakehouse: LakehousePath = None,
+    reports: Reports = None,
+    transactions: Annotated[int, typer.Option(help="Transactions in total")] = 1_000_000,
+    days: Annotated[int, typer.Option(help="Business days, ending today")] = 30,
+) -> None:
+    """Generate a dataset, run the pipeline, maintain and verify, and write the report."""
+    settings = _settings(landing=landing, lakehouse=lakehouse, reports=reports)
+    for folder in (settings.landing, settings.lakehouse):
+        _reset_demo_folder(folder)
+    out.rule("1/5 generate")
+    generate(transactions=transactions, days=days, landing=settings.landing)
+    out.rule("2/5 run")
+    run(landing=settings.landing, lakehouse=settings.lakehouse)
+    out.rule("3/5 maintain")
+    maintain(lakehouse=settings.lakehouse)
+    out.rule("4/5 verify and report")
+    try:
+        verify(landing=settings.landing, lakehouse=settings.lakehouse, reports=settings.reports)
+    finally:
+        out.rule("5/5 where everything went")
+        out.print(f"landing zone (Bronze CSVs): {settings.landing}/")
+        out.print(f"lakehouse (Iceberg catalog + tables): {settings.lakehouse}/")
+        out.print(f"reports: {settings.reports}/")
+        out.print('try: banklake query "SELECT count(*) FROM analytics_db.enriched_transactions"')
+
+
+def _reset_demo_folder(folder: Path) -> None:
+    """Start from a clean folder, but never delete one the demo did not create."""
+    if folder.exists():
+        if not (folder / DEMO_MARKER).exists():
+            raise UsageError(
+                f"{folder} already exists and was not made by `banklake demo`; "
+                "pass another --landing/--lakehouse, or remove it yourself"
+            )
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / DEMO_MARKER).write_text("made by banklake demo; the demo may replace this folder\n")
+
+
+if __name__ == "__main__":
+    app()
