@@ -64,18 +64,22 @@ def _settings(**flags: Any) -> Settings:
 @_errors_as_messages
 def generate(
     customers: Annotated[int, typer.Option(help="Number of customers")] = 10_000,
-    accounts: Annotated[int, typer.Option(help="Number of accounts (a customer may hold several)")] = 15_000,
+    accounts: Annotated[
+        int, typer.Option(help="Number of accounts (a customer may hold several)")
+    ] = 15_000,
     days: Annotated[int, typer.Option(help="Business days, ending at --end-date")] = 30,
     transactions: Annotated[int, typer.Option(help="Transactions in total")] = 1_000_000,
     end_date: Annotated[
-        datetime | None, typer.Option(formats=["%Y-%m-%d"], help="Last business day [default: today]")
+        datetime | None,
+        typer.Option(formats=["%Y-%m-%d"], help="Last business day [default: today]"),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same options and seed, same bytes")] = 42,
     landing: Landing = None,
     json_output: Json = False,
 ) -> None:
     """Generate synthetic customers, accounts and daily transaction files in the landing zone."""
-    from banklake.generate import GeneratorSpec, generate as generate_files
+    from banklake.generate import GeneratorSpec
+    from banklake.generate import generate as generate_files
 
     settings = _settings(landing=landing)
     spec = GeneratorSpec(
@@ -169,9 +173,7 @@ def verify(
 def query(
     sql: Annotated[str, typer.Argument(help="Athena (Trino) SQL")],
     lakehouse: LakehousePath = None,
-    output_format: Annotated[
-        str, typer.Option("--format", help="table, csv or json")
-    ] = "table",
+    output_format: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
 ) -> None:
     """Run Athena-dialect SQL against the local lakehouse."""
     import pyarrow.csv as pacsv

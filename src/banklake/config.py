@@ -59,7 +59,9 @@ class Settings(BaseSettings):
     @classmethod
     def _aws_safe_name(cls, value: str) -> str:
         if not value or not all(c.isdigit() or c == "_" or "a" <= c <= "z" for c in value):
-            raise ValueError(f"namespace {value!r} must use only 0-9, a-z and _ (S3 Tables, Athena)")
+            raise ValueError(
+                f"namespace {value!r} must use only 0-9, a-z and _ (S3 Tables, Athena)"
+            )
         return value
 
     @classmethod

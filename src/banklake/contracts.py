@@ -12,7 +12,7 @@ is an instant (Iceberg ``timestamptz``); business dates are taken in the configu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
+from enum import StrEnum
 
 NAMESPACE = "analytics_db"
 MONEY = "decimal(18,2)"
@@ -140,7 +140,7 @@ GOLD_TABLES = (ENRICHED_TRANSACTIONS,)
 TABLES = (*SILVER_TABLES, QUARANTINE, *GOLD_TABLES)
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"  # the row is quarantined
     WARN = "warn"  # the row loads and the finding is counted
 

@@ -18,7 +18,9 @@ class UsageError(BanklakeError):
 class LandingError(BanklakeError):
     """The landing zone, or a file in it, cannot be read as the contract says."""
 
-    def __init__(self, path: Path, problem: str, line: int | None = None, column: int | None = None):
+    def __init__(
+        self, path: Path, problem: str, line: int | None = None, column: int | None = None
+    ):
         where = str(path)
         if line is not None:
             where += f", line {line}"

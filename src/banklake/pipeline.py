@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from banklake import __version__
@@ -56,9 +56,11 @@ def new_batch_id(now: datetime) -> str:
     return now.strftime("%Y%m%dT%H%M%S.%fZ")
 
 
-def run(settings: Settings, engine_name: str = "embedded", progress: Progress | None = None) -> RunResult:
+def run(
+    settings: Settings, engine_name: str = "embedded", progress: Progress | None = None
+) -> RunResult:
     say = progress or (lambda _message: None)
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     clock = time.perf_counter()
     batch = discover(settings.landing)
     result = RunResult(
@@ -85,7 +87,12 @@ def run(settings: Settings, engine_name: str = "embedded", progress: Progress | 
         say(f"committing {output.table.name()[-1]}")
         snapshot_id = replace_contents(output.table, output.data_files, summary)
         result.tables.append(
-            TableWrite(output.step.target.name if output.step.target else "", output.rows, len(output.data_files), snapshot_id)
+            TableWrite(
+                output.step.target.name if output.step.target else "",
+                output.rows,
+                len(output.data_files),
+                snapshot_id,
+            )
         )
     result.seconds = round(time.perf_counter() - clock, 3)
     return result

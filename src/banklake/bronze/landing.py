@@ -57,7 +57,7 @@ class LandingBatch:
 
 
 def discover(root: Path) -> LandingBatch:
-    """Find the batch's files and check every header; raise ``LandingError`` on the first problem."""
+    """Find the batch's files and check every header; raise ``LandingError`` on a problem."""
     if not root.is_dir():
         raise LandingError(
             root, "landing folder not found; create it with `banklake generate` or pass --landing"

@@ -48,7 +48,7 @@ class Engine(ABC):
 
     @abstractmethod
     def load_bronze(self, batch: LandingBatch) -> list[FileCount]:
-        """Provide ``bronze_<entity>`` and ``bronze_malformed`` for the plan; count what was read."""
+        """Provide ``bronze_<entity>`` and ``bronze_malformed``; count what was read."""
 
     @abstractmethod
     def run(self, step: Step) -> None:
@@ -58,7 +58,7 @@ class Engine(ABC):
     def stage(self, step: Step, table: Table) -> Staged:
         """Write the step's result as data files of ``table``, without committing them."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - engines holding no resources need not override
         """Release the engine's resources."""
 
     def __enter__(self) -> Engine:

@@ -29,7 +29,6 @@ from banklake.lakehouse.catalog import parquet_field_ids
 from banklake.transform import Step, compile_sql
 
 
-
 class EmbeddedEngine(Engine):
     name = "embedded"
     dialect = "duckdb"
@@ -44,10 +43,10 @@ class EmbeddedEngine(Engine):
 
     def load_bronze(self, batch: LandingBatch) -> list[FileCount]:
         counts = []
-        malformed = []
+        malformed: list[pa.Table] = []
         for entity in ENTITIES:
             reads = [read_file(file) for file in batch.of(entity)]
-            for file, read in zip(batch.of(entity), reads):
+            for file, read in zip(batch.of(entity), reads, strict=False):
                 rows = read.rows.num_rows + read.malformed.num_rows
                 counts.append(FileCount(entity.name, file.name, rows, read.malformed.num_rows))
             malformed.extend(read.malformed for read in reads)
@@ -81,7 +80,9 @@ def _local_path(location: str) -> Path:
     return Path(parsed.path)
 
 
-def write_data_files(connection: duckdb.DuckDBPyConnection, relation: str, table: Table) -> list[DataFile]:
+def write_data_files(
+    connection: duckdb.DuckDBPyConnection, relation: str, table: Table
+) -> list[DataFile]:
     """Write ``relation`` as Parquet data files of ``table`` (uncommitted) and describe them.
 
     The files carry the table's field ids, so they are ordinary Iceberg data files, and are cut
@@ -104,7 +105,7 @@ def write_data_files(connection: duckdb.DuckDBPyConnection, relation: str, table
     if months:
         # One folder per month (tx_date_month=2026-11): an Iceberg data file holds one partition.
         source = schema.find_column_name(months[0].source_id)
-        columns.append(f"strftime(\"{source}\", '%Y-%m') AS \"{months[0].name}\"")
+        columns.append(f'strftime("{source}", \'%Y-%m\') AS "{months[0].name}"')
         options["PARTITION_BY"] = f'("{months[0].name}")'
     else:
         options["PER_THREAD_OUTPUT"] = "true"
@@ -129,5 +130,9 @@ def rewrite_data_files(table: Table, data_files: list[DataFile]) -> list[DataFil
 def _duckdb_literal(value: object) -> str:
     """A Python dict of ids as a DuckDB struct literal: {name: 1, nested: {...}}."""
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{json.dumps(k)}: {_duckdb_literal(v)}" for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(f"{json.dumps(k)}: {_duckdb_literal(v)}" for k, v in value.items())
+            + "}"
+        )
     return str(value)

@@ -8,8 +8,8 @@ volume and the same options and seed always give byte-identical files.
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -24,16 +24,90 @@ from banklake.contracts import ACCOUNTS, CUSTOMERS, TRANSACTIONS, Entity
 
 CHUNK_ROWS = 1_000_000
 
-FIRST_NAMES = (
-    "Aarav Aisha Alex Amelia Ana Ben Carlos Chen Chloe Daniel Elena Emma Farah Felix Grace Hannah "
-    "Hiro Ines Isaac Jana Jonas Julia Kai Leila Liam Lucas Maya Mei Noah Olivia Omar Priya Rahul "
-    "Rosa Sara Sofia Tom Wei Yusuf Zoe"
-).split()
-LAST_NAMES = (
-    "Ahmed Brown Chen Costa Davies Dubois Evans Fischer Garcia Gupta Hansen Ivanova Jones Kim "
-    "Kumar Lee Martin Meyer Miller Moreau Muller Nakamura Novak Patel Rossi Sato Schmidt Shah "
-    "Silva Singh Smith Taylor Thomas Wagner Walker Wang Weber Williams Wilson Wright"
-).split()
+FIRST_NAMES = [
+    "Aarav",
+    "Aisha",
+    "Alex",
+    "Amelia",
+    "Ana",
+    "Ben",
+    "Carlos",
+    "Chen",
+    "Chloe",
+    "Daniel",
+    "Elena",
+    "Emma",
+    "Farah",
+    "Felix",
+    "Grace",
+    "Hannah",
+    "Hiro",
+    "Ines",
+    "Isaac",
+    "Jana",
+    "Jonas",
+    "Julia",
+    "Kai",
+    "Leila",
+    "Liam",
+    "Lucas",
+    "Maya",
+    "Mei",
+    "Noah",
+    "Olivia",
+    "Omar",
+    "Priya",
+    "Rahul",
+    "Rosa",
+    "Sara",
+    "Sofia",
+    "Tom",
+    "Wei",
+    "Yusuf",
+    "Zoe",
+]
+LAST_NAMES = [
+    "Ahmed",
+    "Brown",
+    "Chen",
+    "Costa",
+    "Davies",
+    "Dubois",
+    "Evans",
+    "Fischer",
+    "Garcia",
+    "Gupta",
+    "Hansen",
+    "Ivanova",
+    "Jones",
+    "Kim",
+    "Kumar",
+    "Lee",
+    "Martin",
+    "Meyer",
+    "Miller",
+    "Moreau",
+    "Muller",
+    "Nakamura",
+    "Novak",
+    "Patel",
+    "Rossi",
+    "Sato",
+    "Schmidt",
+    "Shah",
+    "Silva",
+    "Singh",
+    "Smith",
+    "Taylor",
+    "Thomas",
+    "Wagner",
+    "Walker",
+    "Wang",
+    "Weber",
+    "Williams",
+    "Wilson",
+    "Wright",
+]
 EMAIL_DOMAINS = ("example.com", "example.org", "mail.example.net")
 # Country names as the seed writes them, with a realistic skew towards the bank's home markets.
 COUNTRIES = ("USA", "UK", "India", "Germany", "France", "Canada", "Singapore", "Australia")
@@ -109,13 +183,17 @@ def generate(
         chunks = _transaction_chunks(
             spec, index, day, int(day_counts[index]), int(first_tx[index]), account_ids, activity
         )
-        return _write(landing / TRANSACTIONS.folder / transactions_file_name(day), TRANSACTIONS, chunks)
+        return _write(
+            landing / TRANSACTIONS.folder / transactions_file_name(day), TRANSACTIONS, chunks
+        )
 
     # NumPy and Arrow release the GIL, so days generate in parallel; each day has its own random
     # stream, so the files do not depend on which thread wrote them.
     tx_paths = []
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        for day, path in zip(spec.business_days, pool.map(write_day, range(spec.days))):
+        for day, path in zip(
+            spec.business_days, pool.map(write_day, range(spec.days)), strict=True
+        ):
             tx_paths.append(path)
             if on_day is not None:
                 on_day(day)
@@ -187,7 +265,9 @@ def _accounts(spec: GeneratorSpec, ids: pa.Array, customer_ids: pa.Array) -> pa.
         {
             "account_id": ids,
             "customer_id": customer_ids.take(pa.array(owner)),
-            "account_type": pa.array(["Current", "Savings"]).take(pa.array(savings.astype(np.int8))),
+            "account_type": pa.array(["Current", "Savings"]).take(
+                pa.array(savings.astype(np.int8))
+            ),
             "balance": _money(balance_cents),
         }
     )
@@ -249,7 +329,7 @@ def _digits(values: np.ndarray, width: int) -> np.ndarray:
 
 
 def _text(matrix: np.ndarray, keep: np.ndarray | None = None) -> pa.Array:
-    """A string array from the rows of an ASCII byte matrix, without the bytes ``keep`` masks out."""
+    """A string array from the rows of an ASCII byte matrix, less the bytes ``keep`` masks out."""
     count, width = matrix.shape
     if keep is None:
         data = np.ascontiguousarray(matrix).tobytes()
@@ -268,7 +348,8 @@ def _money(cents: np.ndarray) -> pa.Array:
     count = len(cents)
     units, hundredths = np.divmod(np.abs(cents), 100)
     width = len(str(int(units.max(initial=0))))
-    used = np.searchsorted(10 ** np.arange(1, width, dtype=np.int64), units, "right") + 1
+    powers = 10 ** np.arange(1, width, dtype=np.int64)
+    used = np.searchsorted(powers, np.asarray(units), "right") + 1
     matrix = np.empty((count, 1 + width + 3), np.uint8)
     matrix[:, 0] = ord("-")
     matrix[:, 1 : 1 + width] = _digits(units, width)

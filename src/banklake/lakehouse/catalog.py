@@ -8,6 +8,7 @@ with ordinary commits, so history and time travel survive.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,10 +111,8 @@ class Lakehouse:
 
     def ensure_tables(self, policy: MaintenancePolicy) -> dict[str, Table]:
         """Create the namespace and any missing contract table; record the policy on each."""
-        try:
+        with contextlib.suppress(NamespaceAlreadyExistsError):
             self.catalog.create_namespace(self.namespace)
-        except NamespaceAlreadyExistsError:
-            pass
         tables = {}
         for contract in TABLES:
             table = self.catalog.create_table_if_not_exists(
@@ -160,12 +159,15 @@ def replace_contents(
     only the catalog pointer moves.
     """
     current = table.current_snapshot()
-    with table.transaction() as transaction:
-        with transaction.update_snapshot(snapshot_properties=dict(summary)).overwrite() as update:
-            if current is not None:
-                for task in table.scan().plan_files():
-                    update.delete_data_file(task.file)
-            for data_file in data_files:
-                update.append_data_file(data_file)
+    with (
+        table.transaction() as transaction,
+        transaction.update_snapshot(snapshot_properties=dict(summary)).overwrite() as update,
+    ):
+        if current is not None:
+            for task in table.scan().plan_files():
+                update.delete_data_file(task.file)
+        for data_file in data_files:
+            update.append_data_file(data_file)
+
     snapshot = table.current_snapshot()
     return snapshot.snapshot_id if snapshot else None

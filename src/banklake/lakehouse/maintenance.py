@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from pyiceberg.manifest import DataFile
@@ -47,7 +47,7 @@ class JobResult:
 
 def maintain(table: Table, rewrite: Rewriter, now: datetime | None = None) -> list[JobResult]:
     """Run the three jobs on ``table`` under its own policy and record each outcome on it."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     policy = policy_from_properties(table.properties)
     results = [
         compact(table, policy, rewrite),
@@ -85,12 +85,15 @@ def compact(table: Table, policy: MaintenancePolicy, rewrite: Rewriter) -> JobRe
     # PyIceberg 0.12 cannot write a "replace" snapshot, so this is an overwrite that the summary
     # marks as compaction; the data before and after is the same.
     summary = {"banklake.operation": "compaction"}
-    with table.transaction() as transaction:
-        with transaction.update_snapshot(snapshot_properties=summary).overwrite() as update:
-            for data_file in old:
-                update.delete_data_file(data_file)
-            for data_file in new:
-                update.append_data_file(data_file)
+    with (
+        table.transaction() as transaction,
+        transaction.update_snapshot(snapshot_properties=summary).overwrite() as update,
+    ):
+        for data_file in old:
+            update.delete_data_file(data_file)
+        for data_file in new:
+            update.append_data_file(data_file)
+
     after = len(_live_files(table))
     return JobResult(COMPACTION, "Successful", len(files), after, "data files")
 
@@ -107,13 +110,22 @@ def expire_snapshots(table: Table, policy: MaintenancePolicy, now: datetime) -> 
     ]
     if expired:
         table.maintenance.expire_snapshots().by_ids(expired).commit()
-    return JobResult(SNAPSHOT_MANAGEMENT, "Successful", len(snapshots), len(table.metadata.snapshots), "snapshots")
+    return JobResult(
+        SNAPSHOT_MANAGEMENT,
+        "Successful",
+        len(snapshots),
+        len(table.metadata.snapshots),
+        "snapshots",
+    )
 
 
 def referenced_files(table: Table) -> set[str]:
     """Every file a retained snapshot or metadata version of ``table`` points at."""
     io = table.io
-    paths = {table.metadata_location, *(entry.metadata_file for entry in table.metadata.metadata_log)}
+    paths = {
+        table.metadata_location,
+        *(entry.metadata_file for entry in table.metadata.metadata_log),
+    }
     for snapshot in table.metadata.snapshots:
         paths.add(snapshot.manifest_list)
         for manifest in snapshot.manifests(io):
@@ -136,7 +148,9 @@ def remove_unreferenced_files(table: Table, policy: MaintenancePolicy, now: date
     for folder in sorted((p for p in root.rglob("*") if p.is_dir()), reverse=True):
         if not any(folder.iterdir()) and folder.stat().st_mtime < cutoff:
             folder.rmdir()
-    return JobResult(UNREFERENCED_FILE_REMOVAL, "Successful", len(on_disk), len(on_disk) - removed, "files")
+    return JobResult(
+        UNREFERENCED_FILE_REMOVAL, "Successful", len(on_disk), len(on_disk) - removed, "files"
+    )
 
 
 def _local(location: str) -> str:

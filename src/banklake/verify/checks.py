@@ -11,14 +11,13 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow.compute as pc
-from pyiceberg.expressions import EqualTo
 
 from banklake.bronze.landing import UTF8_BOM, discover
 from banklake.config import Settings
@@ -80,7 +79,7 @@ def verify(settings: Settings) -> Verification:
             maintenance(lakehouse),
         ]
     return Verification(
-        generated_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
         lakehouse=str(settings.lakehouse),
         landing=str(settings.landing),
         checks=checks,
@@ -149,7 +148,7 @@ def independent_top3(lakehouse: Lakehouse, today: date) -> list[tuple[str, Decim
     """The corrected query's answer, computed with PyIceberg and Arrow instead of SQL."""
     gold = lakehouse.table(ENRICHED_TRANSACTIONS)
     rows = gold.scan(
-        row_filter=EqualTo("tx_type", "Credit"),
+        row_filter="tx_type = 'Credit'",
         selected_fields=("customer_id", "amount", "tx_date"),
     ).to_arrow()
     start = today - timedelta(days=29)
@@ -158,14 +157,14 @@ def independent_top3(lakehouse: Lakehouse, today: date) -> list[tuple[str, Decim
     )
     totals = rows.filter(in_window).group_by("customer_id").aggregate([("amount", "sum")])
     ranked = sorted(
-        zip(totals["customer_id"].to_pylist(), totals["amount_sum"].to_pylist()),
+        zip(totals["customer_id"].to_pylist(), totals["amount_sum"].to_pylist(), strict=True),
         key=lambda pair: (-pair[1], pair[0]),
     )
     return ranked[:3]
 
 
 def maintenance(lakehouse: Lakehouse) -> Check:
-    per_table = {}
+    per_table: dict[str, dict[str, Any]] = {}
     for contract in TABLES:
         properties = lakehouse.table(contract).properties
         policy = policy_from_properties(properties)

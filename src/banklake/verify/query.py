@@ -48,7 +48,9 @@ class LocalQueries:
         plain = len(table.metadata.schemas) == 1 and not any(task.delete_files for task in tasks)
         if tasks and plain:
             files = ", ".join(f"'{task.file.file_path.removeprefix('file://')}'" for task in tasks)
-            self.connection.execute(f"CREATE VIEW {target} AS SELECT * FROM read_parquet([{files}])")
+            self.connection.execute(
+                f"CREATE VIEW {target} AS SELECT * FROM read_parquet([{files}])"
+            )
             return
         data = table.scan().to_arrow() if tasks else schema_to_pyarrow(table.schema()).empty_table()
         relation = f"__{name}_arrow"

@@ -105,10 +105,7 @@ def _maintenance(check: Check) -> list[str]:
         "|---|---|---:|---:|---:|---|---|---|",
     ]
     for name, t in check.details["tables"].items():
-        jobs = [
-            f"{j['status']} {j['summary']}".strip()
-            for j in t["jobs"].values()
-        ]
+        jobs = [f"{j['status']} {j['summary']}".strip() for j in t["jobs"].values()]
         out.append(
             f"| {name} | {t['compaction']} | {t['target_file_size_mb']} "
             f"| {t['min_snapshots_to_keep']} | {t['max_snapshot_age_hours']} | "

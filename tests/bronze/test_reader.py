@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from banklake.bronze.landing import read_header
+from banklake.bronze.reader import LINE_NUMBER, SOURCE_FILE, read_file
+from banklake.bronze.landing import LandedFile
+from banklake.contracts import TRANSACTIONS
+from banklake.errors import LandingError
+from tests.conftest import write_csv
+
+HEADER = "tx_id,account_id,amount,tx_type,timestamp"
+
+
+def _read(tmp_path: Path, content: str | bytes):  # type: ignore[no-untyped-def]
+    path = write_csv(tmp_path / "transactions" / "transactions_2020-01-01.csv", content)
+    return read_file(LandedFile(TRANSACTIONS, path, read_header(path, TRANSACTIONS), None))
+
+
+def test_rows_keep_source_and_line(tmp_path: Path) -> None:
+    read = _read(tmp_path, f"{HEADER}\nT1,A1,1.00,Debit,2020-01-01 00:00:00\nT2,A2,2,Credit,x\n")
+    assert (
+        read.rows.column(SOURCE_FILE).to_pylist()
+        == ["transactions/transactions_2020-01-01.csv"] * 2
+    )
+    assert read.rows.column(LINE_NUMBER).to_pylist() == [2, 3]
+    assert read.rows.column("amount").to_pylist() == ["1.00", "2"]  # text: typing comes later
+    assert read.malformed.num_rows == 0
+
+
+def test_malformed_rows_are_kept_with_their_line(tmp_path: Path) -> None:
+    content = f"{HEADER}\nT1,A1,1,Debit,t\nT2,A2\nT3,A3,3,Debit,t,extra\nT4,A4,4,Debit,t"
+    read = _read(tmp_path, content)
+    assert read.rows.column("tx_id").to_pylist() == ["T1", "T4"]
+    assert read.rows.column(LINE_NUMBER).to_pylist() == [2, 5]
+    assert read.malformed.to_pylist() == [
+        {"entity": "transactions", SOURCE_FILE: "transactions/transactions_2020-01-01.csv",
+         LINE_NUMBER: 3, "text": "T2,A2", "reason": "expected 5 fields, found 2"},
+        {"entity": "transactions", SOURCE_FILE: "transactions/transactions_2020-01-01.csv",
+         LINE_NUMBER: 4, "text": "T3,A3,3,Debit,t,extra", "reason": "expected 5 fields, found 6"},
+    ]  # fmt: skip
+
+
+def test_bom_crlf_quotes_and_no_final_newline(tmp_path: Path) -> None:
+    content = (
+        b"\xef\xbb\xbf" + f'{HEADER}\r\n"T,1",A1,"1,000.00",Debit,t\r\nT2,A2,2,Debit,t'.encode()
+    )
+    read = _read(tmp_path, content)
+    assert read.rows.column("tx_id").to_pylist() == ["T,1", "T2"]
+    assert read.rows.column("amount").to_pylist() == ["1,000.00", "2"]
+    assert read.rows.column("timestamp").to_pylist() == ["t", "t"]
+
+
+def test_blank_line_is_a_row_not_a_gap(tmp_path: Path) -> None:
+    read = _read(tmp_path, f"{HEADER}\nT1,A1,1,Debit,t\n\nT3,A3,3,Debit,t\n")
+    assert read.rows.column("tx_id").to_pylist() == ["T1", "", "T3"]
+    assert read.rows.column(LINE_NUMBER).to_pylist() == [2, 3, 4]
+
+
+def test_invalid_utf8_names_line_and_column(tmp_path: Path) -> None:
+    content = f"{HEADER}\nT1,A1,1,Debit,t\nT2,Ab".encode() + b"\xff" + b"c,2,Debit,t\n"
+    with pytest.raises(LandingError, match=r"line 3, column 6: not UTF-8 text: byte 0xff"):
+        _read(tmp_path, content)
+
+
+def test_header_only_file_has_no_rows(tmp_path: Path) -> None:
+    read = _read(tmp_path, f"{HEADER}\n")
+    assert read.rows.num_rows == 0 and read.malformed.num_rows == 0

@@ -1,0 +1,205 @@
+"""The pipeline on real Iceberg tables, read back through an independent path (PyIceberg scans)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pytest
+from pyiceberg.transforms import MonthTransform
+from pyiceberg.types import DateType, DecimalType, StringType, TimestamptzType
+
+from banklake.config import Settings, load_settings
+from banklake.contracts import ENRICHED_TRANSACTIONS, NAMESPACE, TABLES
+from banklake.errors import LandingError
+from banklake.lakehouse.catalog import Lakehouse
+from banklake.pipeline import RunResult, run
+from tests.conftest import SMALL, write_csv
+
+TX_HEADER = "tx_id,account_id,amount,tx_type,timestamp\n"
+
+
+def _lakehouse(settings: Settings) -> Lakehouse:
+    return Lakehouse.local(settings.lakehouse, settings.namespace)
+
+
+def _scan(settings: Settings, name: str) -> pa.Table:
+    return _lakehouse(settings).catalog.load_table(f"{NAMESPACE}.{name}").scan().to_arrow()
+
+
+def _snapshots(settings: Settings) -> dict[str, int | None]:
+    tables = _lakehouse(settings).tables()
+    return {
+        name: (t.current_snapshot().snapshot_id if t.current_snapshot() else None)  # type: ignore[union-attr]
+        for name, t in tables.items()
+    }
+
+
+def _column_map(table: pa.Table, key: str, value: str) -> dict[str, str]:
+    return dict(zip(table[key].to_pylist(), table[value].to_pylist(), strict=True))
+
+
+def test_gold_schema_types_names_and_partitioning(settings: Settings, loaded: RunResult) -> None:
+    gold = _lakehouse(settings).table(ENRICHED_TRANSACTIONS)
+    fields = {f.name: f.field_type for f in gold.schema().fields}
+    assert list(fields) == list(ENRICHED_TRANSACTIONS.column_names)
+    assert fields["amount"] == DecimalType(18, 2)
+    assert fields["balance"] == DecimalType(18, 2)
+    assert fields["tx_date"] == DateType()
+    assert fields["tx_timestamp"] == TimestamptzType()
+    assert fields["name"] == StringType()
+    assert gold.metadata.format_version == 2
+    (partition,) = gold.spec().fields
+    assert isinstance(partition.transform, MonthTransform)
+    assert gold.schema().find_column_name(partition.source_id) == "tx_date"
+    for contract in TABLES:  # AWS-safe names everywhere
+        for name in (contract.name, *contract.column_names):
+            assert name == name.lower() and name.replace("_", "").isalnum()
+
+
+def test_every_transaction_lands_joined_to_its_account_and_customer(
+    settings: Settings, loaded: RunResult
+) -> None:
+    gold = _scan(settings, "enriched_transactions")
+    assert gold.num_rows == SMALL.transactions == loaded.rows_read("transactions")
+    assert pc.count_distinct(gold["tx_id"]).as_py() == gold.num_rows
+    owner = _column_map(_scan(settings, "accounts"), "account_id", "customer_id")
+    name = _column_map(_scan(settings, "customers"), "customer_id", "name")
+    for row in gold.select(["account_id", "customer_id", "name"]).to_pylist():
+        assert owner[row["account_id"]] == row["customer_id"]
+        assert name[row["customer_id"]] == row["name"]
+    assert _scan(settings, "quarantine").num_rows == 0
+
+
+def test_amount_and_dates_are_exact(settings: Settings, landing: Path, engine: str) -> None:
+    write_csv(
+        landing / "transactions" / "transactions_2020-01-31.csv",
+        TX_HEADER + "TXE_1,ACC_000001,12.30,Credit,2020-01-31 23:59:59\n"
+        "TXE_2,ACC_000001, 0.05 ,debit ,2020-02-01 00:00:00\n",
+    )
+    run(settings, engine)
+    gold = (
+        _scan(settings, "enriched_transactions")
+        .filter(pc.starts_with(pc.field("tx_id"), "TXE_"))
+        .sort_by("tx_id")
+        .to_pylist()
+    )
+    assert [(r["amount"], r["tx_type"], r["tx_date"].isoformat()) for r in gold] == [
+        (pa.scalar("12.30").cast(pa.decimal128(18, 2)).as_py(), "Credit", "2020-01-31"),
+        (pa.scalar("0.05").cast(pa.decimal128(18, 2)).as_py(), "Debit", "2020-02-01"),
+    ]
+    assert gold[0]["tx_timestamp"].isoformat() == "2020-01-31T23:59:59+00:00"
+
+
+def test_business_date_follows_the_configured_timezone(
+    landing: Path, tmp_path: Path, engine: str
+) -> None:
+    write_csv(
+        landing / "transactions" / "transactions_2020-01-31.csv",
+        TX_HEADER + "TXZ_1,ACC_000001,1.00,Credit,2020-01-31 23:30:00\n",
+    )
+    settings = load_settings(landing=landing, lakehouse=tmp_path / "lh", timezone="Asia/Kolkata")
+    run(settings, engine)
+    row = _scan(settings, "transactions").filter(pc.field("tx_id") == "TXZ_1").to_pylist()[0]
+    assert row["tx_date"].isoformat() == "2020-01-31"  # the wall-clock date where it happened
+    assert row["tx_timestamp"].isoformat() == "2020-01-31T18:00:00+00:00"  # the instant, in UTC
+
+
+def test_bad_rows_are_quarantined_with_reasons(
+    settings: Settings, landing: Path, engine: str
+) -> None:
+    write_csv(
+        landing / "transactions" / "transactions_2020-01-01.csv",
+        TX_HEADER
+        + "TXQ_1,ACC_000001,abc,Credit,2020-01-01 10:00:00\n"  # line 2: amount
+        + "TXQ_2,ACC_000001,5.00,Refund,2020-01-01 10:00:00\n"  # line 3: tx_type
+        + "TXQ_3,ACC_000001,5.00,Debit,yesterday\n"  # line 4: timestamp
+        + "TXQ_4,ACC_999999,5.00,Debit,2020-01-01 10:00:00\n"  # line 5: unknown account
+        + "TXQ_5,ACC_000001\n"  # line 6: malformed
+        + ",ACC_000001,5.00,Debit,2020-01-01 10:00:00\n"  # line 7: no tx_id
+        + "TXQ_7,ACC_000001,5.00,Debit,2020-01-01 10:00:00\n"  # line 8: duplicated tx_id
+        + "TXQ_7,ACC_000001,6.00,Debit,2020-01-01 10:00:00\n"  # line 9
+        + "TXQ_9,ACC_000001,x,Bogus,2020-01-01 10:00:00\n",  # line 10: two rules at once
+    )
+    result = run(settings, engine)
+    rows = {
+        r["line_number"]: r
+        for r in _scan(settings, "quarantine").to_pylist()
+        if r["source_file"] == "transactions/transactions_2020-01-01.csv"
+    }
+    rules = {line: row["rule_ids"] for line, row in rows.items()}
+    assert rules == {
+        2: ["amount_numeric"],
+        3: ["tx_type_valid"],
+        4: ["timestamp_valid"],
+        5: ["tx_account_known"],
+        6: ["row_malformed"],
+        7: ["tx_id_present"],
+        8: ["tx_id_unique"],
+        9: ["tx_id_unique"],
+        10: ["amount_numeric", "tx_type_valid"],
+    }
+    assert rows[2]["reasons"] == 'amount is not a decimal number (got "abc")'
+    assert (
+        rows[6]["reasons"] == "expected 5 fields, found 2"
+        and rows[6]["record"] == "TXQ_5,ACC_000001"
+    )
+    assert json.loads(rows[5]["record"])["account_id"] == "ACC_999999"
+    assert {r["batch_id"] for r in rows.values()} == {result.batch_id}
+    gold = _scan(settings, "enriched_transactions")
+    assert not pc.any(pc.starts_with(gold["tx_id"], "TXQ_")).as_py()
+    assert gold.num_rows + len(rows) == result.rows_read("transactions")
+
+
+def test_orphan_account_cascades_to_its_transactions(
+    settings: Settings, landing: Path, engine: str
+) -> None:
+    accounts = next((landing / "accounts").iterdir())
+    accounts.write_text(accounts.read_text() + "ACC_ORPHAN,CUST_NOBODY,Savings,10.00\n")
+    write_csv(
+        landing / "transactions" / "transactions_2020-01-01.csv",
+        TX_HEADER + "TXO_1,ACC_ORPHAN,5.00,Debit,2020-01-01 10:00:00\n",
+    )
+    run(settings, engine)
+    quarantine = {
+        (r["entity"], tuple(r["rule_ids"])) for r in _scan(settings, "quarantine").to_pylist()
+    }
+    assert quarantine == {
+        ("accounts", ("account_customer_known",)),
+        ("transactions", ("tx_account_known",)),
+    }
+
+
+def test_rerun_changes_nothing_but_the_snapshot(
+    settings: Settings, loaded: RunResult, engine: str
+) -> None:
+    before = {
+        t.name: _scan(settings, t.name).sort_by(t.column_names[0])
+        for t in TABLES
+        if t.name != "quarantine"
+    }
+    again = run(settings, engine)
+    assert [(t.table, t.rows) for t in again.tables] == [(t.table, t.rows) for t in loaded.tables]
+    for name, table in before.items():
+        assert _scan(settings, name).sort_by(table.column_names[0]).equals(table)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "file is empty"),
+        (b"tx_id,amount\n", "wrong header"),
+        (TX_HEADER.encode() + b"TX_X,ACC_000001,1.00,Debit,2020-01-01 \xff\n", "not UTF-8"),
+    ],
+)
+def test_bad_file_stops_the_run_and_leaves_tables_untouched(
+    settings: Settings, loaded: RunResult, landing: Path, engine: str, content: bytes, message: str
+) -> None:
+    before = _snapshots(settings)
+    bad = write_csv(landing / "transactions" / "transactions_2020-01-01.csv", content)
+    with pytest.raises(LandingError, match=message) as error:
+        run(settings, engine)
+    assert str(bad) in str(error.value)
+    assert _snapshots(settings) == before
