@@ -10,13 +10,13 @@ import pyarrow.compute as pc
 import pytest
 from pyiceberg.transforms import MonthTransform
 from pyiceberg.types import DateType, DecimalType, StringType, TimestamptzType
+from tests.conftest import SMALL, write_csv
 
 from banklake.config import Settings, load_settings
 from banklake.contracts import ENRICHED_TRANSACTIONS, NAMESPACE, TABLES
 from banklake.errors import LandingError
 from banklake.lakehouse.catalog import Lakehouse
 from banklake.pipeline import RunResult, run
-from tests.conftest import SMALL, write_csv
 
 TX_HEADER = "tx_id,account_id,amount,tx_type,timestamp\n"
 

@@ -4,10 +4,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from tests.conftest import write_csv
 
 from banklake.bronze.landing import discover
 from banklake.errors import LandingError
-from tests.conftest import write_csv
 
 TX_HEADER = "tx_id,account_id,amount,tx_type,timestamp\n"
 
@@ -41,7 +41,7 @@ def test_folder_without_csv_files(landing: Path) -> None:
     for path in (landing / "customers").iterdir():
         path.unlink()
     write_csv(landing / "customers" / "notes.txt", "not data")
-    with pytest.raises(LandingError, match="no customers .csv files"):
+    with pytest.raises(LandingError, match=r"no customers \.csv files"):
         discover(landing)
 
 

@@ -3,13 +3,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import write_csv
 
-from banklake.bronze.landing import read_header
+from banklake.bronze.landing import LandedFile, read_header
 from banklake.bronze.reader import LINE_NUMBER, SOURCE_FILE, read_file
-from banklake.bronze.landing import LandedFile
 from banklake.contracts import TRANSACTIONS
 from banklake.errors import LandingError
-from tests.conftest import write_csv
 
 HEADER = "tx_id,account_id,amount,tx_type,timestamp"
 

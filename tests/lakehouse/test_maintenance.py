@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pyarrow as pa
@@ -25,7 +25,7 @@ from banklake.lakehouse.policy import policy_properties
 from banklake.pipeline import RunResult
 from banklake.pipeline import maintain as maintain_lakehouse
 
-LATER = datetime.now(timezone.utc) + timedelta(days=30)
+LATER = datetime.now(UTC) + timedelta(days=30)
 
 
 @pytest.fixture
@@ -82,9 +82,7 @@ def test_compaction_disabled_by_policy(gold: Table) -> None:
 
 def test_snapshot_expiry_follows_the_policy(gold: Table) -> None:
     count = len(gold.metadata.snapshots)
-    kept = expire_snapshots(
-        gold, MaintenancePolicy(max_snapshot_age_hours=120), datetime.now(timezone.utc)
-    )
+    kept = expire_snapshots(gold, MaintenancePolicy(max_snapshot_age_hours=120), datetime.now(UTC))
     assert kept.after == count  # nothing is older than 120 hours
     result = expire_snapshots(gold, MaintenancePolicy(min_snapshots_to_keep=2), LATER)
     assert (result.before, result.after) == (count, 2)
@@ -96,12 +94,12 @@ def test_unreferenced_files_are_removed_only_after_the_safety_window(gold: Table
     stray.parent.mkdir(parents=True)
     stray.write_bytes(b"not referenced by any snapshot")
     policy = MaintenancePolicy()
-    result = remove_unreferenced_files(gold, policy, datetime.now(timezone.utc))
+    result = remove_unreferenced_files(gold, policy, datetime.now(UTC))
     assert result.after == result.before
     assert stray.exists()  # younger than the window: it may belong to a commit in flight
-    old = (datetime.now(timezone.utc) - timedelta(days=4)).timestamp()
+    old = (datetime.now(UTC) - timedelta(days=4)).timestamp()
     os.utime(stray, (old, old))
-    remove_unreferenced_files(gold, policy, datetime.now(timezone.utc))
+    remove_unreferenced_files(gold, policy, datetime.now(UTC))
     assert not stray.exists()
     assert all(Path(p).exists() for p in referenced_files(gold))
 

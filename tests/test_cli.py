@@ -1,0 +1,144 @@
+"""The commands as a user runs them: options, exit codes, --json on stdout, messages on stderr."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from banklake.cli import app
+
+runner = CliRunner()
+
+
+def invoke(*args: str | Path) -> tuple[int, str, str]:
+    result = runner.invoke(app, [str(a) for a in args])
+    return result.exit_code, result.stdout, result.stderr
+
+
+@pytest.fixture
+def landed(tmp_path: Path) -> Path:
+    code, _, err = invoke(
+        "generate", "--customers", "50", "--accounts", "80", "--days", "5",
+        "--transactions", "2000", "--seed", "1", "--landing", tmp_path / "landing",
+    )  # fmt: skip
+    assert code == 0, err
+    return tmp_path
+
+
+def test_generate_json(tmp_path: Path) -> None:
+    code, out, _ = invoke(
+        "generate", "--transactions", "100", "--days", "2", "--end-date", "2026-02-28",
+        "--customers", "5", "--accounts", "5", "--landing", tmp_path / "l", "--json",
+    )  # fmt: skip
+    assert code == 0
+    result = json.loads(out)
+    assert result["rows"] == {"customers": 5, "accounts": 5, "transactions": 100}
+    assert (result["first_day"], result["last_day"]) == ("2026-02-27", "2026-02-28")
+    assert (tmp_path / "l" / "transactions" / "transactions_2026-02-27.csv").exists()
+
+
+def test_run_verify_query_maintain(landed: Path) -> None:
+    paths = ("--landing", landed / "landing", "--lakehouse", landed / "lh")
+    code, out, _ = invoke("run", *paths, "--json")
+    assert code == 0
+    run = json.loads(out)
+    assert {t["table"]: t["rows"] for t in run["tables"]}["enriched_transactions"] == 2000
+
+    code, out, _ = invoke("maintain", "--lakehouse", landed / "lh", "--json")
+    assert code == 0 and set(json.loads(out)) >= {"enriched_transactions"}
+
+    code, out, _ = invoke("verify", *paths, "--reports", landed / "reports", "--json")
+    assert code == 0 and json.loads(out)["passed"] is True
+    assert (landed / "reports" / "verification.md").exists()
+
+    sql = (
+        'SELECT tx_type, count(*) AS n FROM "s3tablescatalog"."analytics_db"."enriched_transactions"'
+        " GROUP BY 1 ORDER BY 1"
+    )
+    code, out, _ = invoke("query", sql, "--lakehouse", landed / "lh", "--format", "json")
+    rows = json.loads(out)
+    assert code == 0 and [r["tx_type"] for r in rows] == ["Credit", "Debit"]
+    assert sum(r["n"] for r in rows) == 2000
+    code, out, _ = invoke("query", sql, "--lakehouse", landed / "lh", "--format", "csv")
+    assert out.splitlines()[0] == '"tx_type","n"' and len(out.splitlines()) == 3
+    code, out, _ = invoke("query", sql, "--lakehouse", landed / "lh")
+    assert code == 0 and "Credit" in out
+
+
+def test_verify_exit_code_is_1_when_a_test_fails(landed: Path) -> None:
+    paths = ("--landing", landed / "landing", "--lakehouse", landed / "lh")
+    assert invoke("run", *paths)[0] == 0
+    extra = landed / "landing" / "transactions" / "transactions_2000-01-01.csv"
+    extra.write_text(
+        "tx_id,account_id,amount,tx_type,timestamp\nT1,ACC_000001,1.00,Debit,2000-01-01 00:00:00\n"
+    )
+    code, out, _ = invoke("verify", *paths, "--reports", landed / "r")
+    assert code == 1
+    assert "FAIL  Test 1" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("run", "--landing", "missing-folder"), "landing folder not found"),
+        (("verify", "--lakehouse", "empty-lakehouse", "--landing", "x"), "does not exist yet"),
+        (("maintain", "--lakehouse", "empty-lakehouse"), "does not exist yet"),
+        (("query", "SELECT 1 FROM nope", "--format", "xml"), "--format must be table, csv or json"),
+        (("run", "--engine", "warp"), "unknown engine 'warp'"),
+        (("generate", "--days", "0"), "--days must be at least 1"),
+    ],
+)
+def test_user_errors_exit_2_with_a_message_on_stderr(
+    tmp_path: Path, args: tuple[str, ...], message: str
+) -> None:
+    if args[0] == "run" and "--engine" in args:
+        invoke(
+            "generate", "--transactions", "10", "--customers", "2", "--accounts", "2", "--days", "1"
+        )
+    code, out, err = invoke(*args)
+    assert code == 2
+    assert message in err.replace("\n", " ")
+    assert out == ""
+
+
+def test_settings_come_from_file_then_environment_then_flags(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tiny = (
+        "generate",
+        "--transactions",
+        "10",
+        "--customers",
+        "2",
+        "--accounts",
+        "2",
+        "--days",
+        "1",
+    )
+
+    def landing_used(*extra: str) -> str:
+        code, out, err = invoke(*tiny, "--json", *extra)
+        assert code == 0, err
+        return str(json.loads(out)["landing"])
+
+    (tmp_path / "banklake.toml").write_text('landing = "from-file"\n')
+    assert landing_used() == "from-file"
+    monkeypatch.setenv("BANKLAKE_LANDING", "from-env")
+    assert landing_used() == "from-env"
+    assert landing_used("--landing", "from-flag") == "from-flag"
+
+
+def test_demo_end_to_end_and_refuses_foreign_folders(tmp_path: Path) -> None:
+    code, out, err = invoke("demo", "--transactions", "5000", "--days", "5")
+    assert code == 0, err
+    for text in ("pass  Test 1", "pass  Test 2", "pass  Test 3", "reports/verification.md"):
+        assert text in out
+    assert (
+        invoke("demo", "--transactions", "5000", "--days", "5")[0] == 0
+    )  # replaces its own output
+    (tmp_path / "mine").mkdir()
+    code, _, err = invoke("demo", "--landing", tmp_path / "mine")
+    assert code == 2 and "was not made by `banklake demo`" in err.replace("\n", " ")

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from tests.conftest import SMALL, write_csv
+
+from banklake.config import Settings
+from banklake.contracts import ENRICHED_TRANSACTIONS
+from banklake.lakehouse.catalog import Lakehouse
+from banklake.pipeline import RunResult, maintain, run
+from banklake.verify.checks import count_data_rows, verify
+from banklake.verify.report import write_reports
+
+
+def test_all_three_pass_after_run_and_maintain(settings: Settings, loaded: RunResult) -> None:
+    maintain(settings)
+    verification = verify(settings)
+    assert [c.passed for c in verification.checks] == [True, True, True]
+    integrity = verification.checks[0].details
+    assert integrity["rows_read"] == SMALL.transactions == integrity["rows_in_gold"]
+    assert integrity["rows_quarantined"] == 0
+    logic = verification.checks[1].details
+    assert len(logic["corrected_result"]) == 3 and len(logic["seed_result"]) == 3
+    jobs = verification.checks[2].details["tables"]["enriched_transactions"]["jobs"]
+    assert jobs["icebergCompaction"]["status"] == "Successful"
+
+
+def test_integrity_counts_quarantined_rows(settings: Settings, landing: Path, engine: str) -> None:
+    write_csv(
+        landing / "transactions" / "transactions_2020-01-01.csv",
+        "tx_id,account_id,amount,tx_type,timestamp\n"
+        "T1,ACC_000001,x,Debit,2020-01-01 00:00:00\nT2\n",
+    )
+    run(settings, engine)
+    details = verify(settings).checks[0].details
+    assert details["rows_read"] == SMALL.transactions + 2
+    assert details["rows_quarantined"] == 2
+    assert details["equation"] == f"{SMALL.transactions + 2} = {SMALL.transactions} + 2"
+
+
+def test_integrity_fails_when_gold_and_files_disagree(
+    settings: Settings, loaded: RunResult
+) -> None:
+    gold = Lakehouse.local(settings.lakehouse, settings.namespace).table(ENRICHED_TRANSACTIONS)
+    gold.append(gold.scan(limit=5).to_arrow())  # rows no input file accounts for
+    verification = verify(settings)
+    assert not verification.checks[0].passed and not verification.passed
+    assert verification.checks[0].details["rows_in_gold"] == SMALL.transactions + 5
+
+
+def test_business_logic_follows_table_changes_on_both_paths(
+    settings: Settings, loaded: RunResult
+) -> None:
+    gold = Lakehouse.local(settings.lakehouse, settings.namespace).table(ENRICHED_TRANSACTIONS)
+    top = verify(settings).checks[1].details["corrected_result"][0]["customer_id"]
+    # The SQL path and the independent PyIceberg path both see the delete and agree on a new leader.
+    gold.delete(f"customer_id = '{top}'")
+    check = verify(settings).checks[1]
+    assert check.passed and check.details["corrected_result"][0]["customer_id"] != top
+
+
+def test_maintenance_check_fails_when_compaction_is_disabled(
+    settings: Settings, engine: str
+) -> None:
+    settings.maintenance.compaction_enabled = False
+    run(settings, engine)
+    check = verify(settings).checks[2]
+    assert not check.passed
+    assert check.details["tables"]["enriched_transactions"]["compaction"] == "disabled"
+
+
+def test_reports_are_written(settings: Settings, loaded: RunResult, tmp_path: Path) -> None:
+    markdown, machine = write_reports(verify(settings), tmp_path / "out")
+    text = markdown.read_text()
+    assert "# banklake verification report" in text and "**PASSED**" in text
+    assert "Test 1: Gold row count matches the input files: pass" in text
+    assert '"s3tablescatalog/banking-lakehouse"."analytics_db"."enriched_transactions"' in text
+    data = json.loads(machine.read_text())
+    assert data["passed"] is True and [c["id"] for c in data["checks"]] == [
+        "data_integrity", "business_logic", "maintenance",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("content", "rows"),
+    [(b"", 0), (b"h\n", 0), (b"h\na\nb\n", 2), (b"h\na\nb", 2), (b"\xef\xbb\xbfh\r\na\r\n", 1)],
+)
+def test_count_data_rows(tmp_path: Path, content: bytes, rows: int) -> None:
+    assert count_data_rows(write_csv(tmp_path / "f.csv", content)) == rows
