@@ -55,8 +55,8 @@ def test_run_verify_query_maintain(landed: Path) -> None:
     assert (landed / "reports" / "verification.md").exists()
 
     sql = (
-        'SELECT tx_type, count(*) AS n FROM "s3tablescatalog"."analytics_db"."enriched_transactions"'
-        " GROUP BY 1 ORDER BY 1"
+        'SELECT tx_type, count(*) AS n FROM "s3tablescatalog"."analytics_db".'
+        '"enriched_transactions" GROUP BY 1 ORDER BY 1'
     )
     code, out, _ = invoke("query", sql, "--lakehouse", landed / "lh", "--format", "json")
     rows = json.loads(out)
