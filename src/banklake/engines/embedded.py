@@ -20,7 +20,7 @@ from pyiceberg.table import Table
 from pyiceberg.transforms import MonthTransform
 
 from banklake.bronze.landing import LandingBatch
-from banklake.bronze.reader import MALFORMED_SCHEMA, read_file
+from banklake.bronze.reader import MALFORMED_SCHEMA, read_files
 from banklake.config import Settings
 from banklake.contracts import ENTITIES
 from banklake.engines.base import Engine, FileCount, Staged
@@ -45,7 +45,7 @@ class EmbeddedEngine(Engine):
         counts = []
         malformed: list[pa.Table] = []
         for entity in ENTITIES:
-            reads = [read_file(file) for file in batch.of(entity)]
+            reads = read_files(batch.of(entity))
             for file, read in zip(batch.of(entity), reads, strict=False):
                 rows = read.rows.num_rows + read.malformed.num_rows
                 counts.append(FileCount(entity.name, file.name, rows, read.malformed.num_rows))
@@ -91,31 +91,36 @@ def write_data_files(
     schema = table.schema()
     # A fresh folder per write: concurrent or crashed writes never mix their files.
     folder = _local_path(table.location()) / "data" / f"{uuid.uuid4()}"
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    folder.mkdir(parents=True)
     options = {
         "FORMAT": "parquet",
-        "COMPRESSION": "zstd",
+        "COMPRESSION": table.properties.get("write.parquet.compression-codec", "zstd"),
         "FIELD_IDS": _duckdb_literal(parquet_field_ids(schema)),
         "FILE_SIZE_BYTES": table.properties.get("write.target-file-size-bytes", "512MB"),
-        "FILENAME_PATTERN": "'{uuid}'",
         "RETURN_FILES": "true",
     }
-    columns = [f'"{field.name}"' for field in schema.fields]
+    rendered = ", ".join(f"{key} {value}" for key, value in options.items())
+    columns = ", ".join(f'"{field.name}"' for field in schema.fields)
+    # An Iceberg data file holds one partition. One COPY per month is several times faster than
+    # DuckDB's PARTITION_BY, and keeps each month in as few files as the target size allows.
+    selections = {"all": ""}
     months = [f for f in table.spec().fields if isinstance(f.transform, MonthTransform)]
     if months:
-        # One folder per month (tx_date_month=2026-11): an Iceberg data file holds one partition.
-        source = schema.find_column_name(months[0].source_id)
-        columns.append(f'strftime("{source}", \'%Y-%m\') AS "{months[0].name}"')
-        options["PARTITION_BY"] = f'("{months[0].name}")'
-    else:
-        options["PER_THREAD_OUTPUT"] = "true"
-    rendered = ", ".join(f"{key} {value}" for key, value in options.items())
-    query = f"SELECT {', '.join(columns)} FROM {relation}"
-    result = connection.execute(f"COPY ({query}) TO '{folder}' ({rendered})").fetchone()
+        month = f"strftime(\"{schema.find_column_name(months[0].source_id)}\", '%Y-%m')"
+        found = connection.execute(f"SELECT DISTINCT {month} FROM {relation}").fetchall()
+        selections = {
+            f"{months[0].name}={value}": f" WHERE {month} = '{value}'" for (value,) in found
+        }
+    paths = []
+    for name, where in sorted(selections.items()):
+        target = folder / name
+        query = f"SELECT {columns} FROM {relation}{where}"
+        result = connection.execute(f"COPY ({query}) TO '{target}' ({rendered})").fetchone()
+        paths.extend(result[1] if result else [])
     data_files = [
         # PyIceberg takes file locations verbatim (no percent-decoding), as it writes them.
         parquet_file_to_data_file(table.io, table.metadata, f"file://{path}")
-        for path in sorted(result[1] if result else [])
+        for path in sorted(paths)
     ]
     return [data_file for data_file in data_files if data_file.record_count > 0]
 

@@ -37,7 +37,6 @@ from banklake.contracts import (
 
 SOURCE_DIALECT = "spark"
 FAILED_RULES = "_failed_rules"
-REASONS = "_reasons"
 _BATCH_ID = re.compile(r"^[0-9A-Za-z_.:-]+$")
 
 
@@ -52,28 +51,34 @@ class Step:
     materialize: bool = False
 
 
+# Columns only ever cast: both engines' casts ignore surrounding spaces, so they skip TRIM.
+_CAST_ONLY = {"balance", "amount", "timestamp"}
+
+
 def _trimmed(entity: Entity) -> str:
     # Text is trimmed and an empty field is NULL, so "missing" means one thing in every rule.
     return ",\n    ".join(
-        f"NULLIF(TRIM(`{column}`), '') AS `{column}`" for column in entity.source_columns
+        f"`{column}`" if column in _CAST_ONLY else f"NULLIF(TRIM(`{column}`), '') AS `{column}`"
+        for column in entity.source_columns
     )
 
 
 def _prepared(entity: Entity, typed: str = "", lookups: str = "") -> str:
+    # Subqueries rather than a shared CTE: an engine would materialise a CTE read twice.
     key = entity.key
     typed = f"{typed},\n  " if typed else ""
     return f"""
-WITH src AS (
+SELECT src.*,
+  {typed}repeated.{key} IS NULL AS key_unique
+FROM (
   SELECT _source_file, _line_number,
     {_trimmed(entity)}
   FROM bronze_{entity.name}
-), repeated AS (
-  SELECT {key} FROM src WHERE {key} IS NOT NULL GROUP BY {key} HAVING COUNT(*) > 1
-)
-SELECT src.*,
-  {typed}repeated.{key} IS NULL AS key_unique
-FROM src
-LEFT JOIN repeated ON src.{key} = repeated.{key}
+) src
+LEFT JOIN (
+  SELECT NULLIF(TRIM({key}), '') AS {key} FROM bronze_{entity.name}
+  GROUP BY 1 HAVING COUNT(*) > 1
+) repeated ON src.{key} = repeated.{key}
 {lookups}"""
 
 
@@ -98,6 +103,20 @@ PREPARED = {
         "LEFT JOIN silver_accounts known ON src.account_id = known.account_id",
     ),
 }
+# What later steps read of each checked relation: keeping only these makes it much cheaper
+# to materialise (the raw text is re-read from Bronze for the few quarantined rows).
+CHECKED_COLUMNS = {
+    CUSTOMERS.name: ("customer_id", "name", "email", "country"),
+    ACCOUNTS.name: ("account_id", "customer_id", "account_type_value", "balance_value"),
+    TRANSACTIONS.name: (
+        "tx_id",
+        "account_id",
+        "amount_value",
+        "tx_type_value",
+        "tx_timestamp",
+        "tx_date",
+    ),  # fmt: skip
+}
 
 
 def _failure(rule: Rule, outcome: str) -> str:
@@ -105,24 +124,33 @@ def _failure(rule: Rule, outcome: str) -> str:
     return f"CASE WHEN COALESCE({rule.check}, FALSE) THEN NULL ELSE {outcome} END"
 
 
-def _reason(rule: Rule) -> str:
-    text = _sql_string(rule.reason)
-    if rule.column is None:
-        return text
-    value = f"""CONCAT(' (got "', `{rule.column}`, '")')"""
-    return f"CONCAT({text}, COALESCE({value}, ' (missing)'))"
+def _error_rules(entity: Entity) -> list[Rule]:
+    return [rule for rule in rules_for(entity.name) if rule.severity is Severity.ERROR]
 
 
 def checked_sql(entity: Entity) -> str:
-    """Every prepared row with the ids and reasons of the error rules it fails ('' if none)."""
-    rules = [rule for rule in rules_for(entity.name) if rule.severity is Severity.ERROR]
-    failed = ", ".join(_failure(rule, _sql_string(rule.id)) for rule in rules)
-    reasons = ", ".join(_failure(rule, _reason(rule)) for rule in rules)
+    """Every prepared row with the ids of the error rules it fails ('' if none)."""
+    failed = ", ".join(_failure(rule, _sql_string(rule.id)) for rule in _error_rules(entity))
     return f"""
-SELECT prepared.*,
-  CONCAT_WS(',', {failed}) AS {FAILED_RULES},
-  CONCAT_WS('; ', {reasons}) AS {REASONS}
+SELECT _source_file, _line_number, {", ".join(CHECKED_COLUMNS[entity.name])},
+  CONCAT_WS(',', {failed}) AS {FAILED_RULES}
 FROM ({PREPARED[entity.name]}) prepared"""
+
+
+def _reasons(entity: Entity) -> str:
+    """The human reasons of a quarantined row, quoting its raw value (``b`` is the Bronze row).
+
+    Built only for the few rows that failed, not for every row checked.
+    """
+    parts = []
+    for rule in _error_rules(entity):
+        reason = _sql_string(rule.reason)
+        if rule.column is not None:
+            value = f"""CONCAT(' (got "', NULLIF(b.`{rule.column}`, ''), '")')"""
+            reason = f"CONCAT({reason}, COALESCE({value}, ' (missing)'))"
+        failed = f"CONCAT(',', c.{FAILED_RULES}, ',') LIKE '%,{rule.id},%'"
+        parts.append(f"CASE WHEN {failed} THEN {reason} END")
+    return f"CONCAT_WS('; ', {', '.join(parts)})"
 
 
 def _quarantined(entity: Entity, batch_id: str) -> str:
@@ -130,7 +158,7 @@ def _quarantined(entity: Entity, batch_id: str) -> str:
     return f"""
 SELECT {_sql_string(batch_id)} AS batch_id, '{entity.name}' AS entity,
   c._source_file AS source_file, c._line_number AS line_number,
-  SPLIT(c.{FAILED_RULES}, ',') AS rule_ids, c.{REASONS} AS reasons,
+  SPLIT(c.{FAILED_RULES}, ',') AS rule_ids, {_reasons(entity)} AS reasons,
   TO_JSON(NAMED_STRUCT({record})) AS record, CURRENT_TIMESTAMP() AS quarantined_at
 FROM {entity.name}_checked c
 JOIN bronze_{entity.name} b
