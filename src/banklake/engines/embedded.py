@@ -111,7 +111,7 @@ def write_data_files(
         selections = {
             f"{months[0].name}={value}": f" WHERE {month} = '{value}'" for (value,) in found
         }
-    paths = []
+    paths: list[str] = []
     for name, where in sorted(selections.items()):
         target = folder / name
         query = f"SELECT {columns} FROM {relation}{where}"

@@ -115,7 +115,7 @@ CHECKED_COLUMNS = {
         "tx_type_value",
         "tx_timestamp",
         "tx_date",
-    ),  # fmt: skip
+    ),
 }
 
 
