@@ -43,7 +43,7 @@ class RunResult:
     seconds: float = 0.0
     files: list[FileCount] = field(default_factory=list)
     tables: list[TableWrite] = field(default_factory=list)
-    superseded_snapshots: list[str] = field(default_factory=list)
+    superseded_files: list[str] = field(default_factory=list)  # older dimension snapshots
 
     def rows_read(self, entity: str) -> int:
         return sum(f.rows for f in self.files if f.entity == entity)
@@ -69,7 +69,7 @@ def run(
         landing=str(settings.landing),
         lakehouse=str(settings.lakehouse),
         started_at=started.isoformat(timespec="seconds"),
-        superseded_snapshots=[str(path) for path in batch.superseded],
+        superseded_files=[str(path) for path in batch.superseded],
     )
     lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
     tables = lakehouse.ensure_tables(settings.maintenance)
@@ -86,14 +86,8 @@ def run(
     for output in staged:
         say(f"committing {output.table.name()[-1]}")
         snapshot_id = replace_contents(output.table, output.data_files, summary)
-        result.tables.append(
-            TableWrite(
-                output.step.target.name if output.step.target else "",
-                output.rows,
-                len(output.data_files),
-                snapshot_id,
-            )
-        )
+        name = output.table.name()[-1]
+        result.tables.append(TableWrite(name, output.rows, len(output.data_files), snapshot_id))
     result.seconds = round(time.perf_counter() - clock, 3)
     return result
 

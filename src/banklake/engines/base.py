@@ -30,7 +30,6 @@ class FileCount:
 class Staged:
     """An output written as data files but not yet committed: invisible to every reader."""
 
-    step: Step
     table: Table
     data_files: list[DataFile] = field(default_factory=list)
 

@@ -1,8 +1,8 @@
 """The embedded engine: PyArrow reads the CSVs, DuckDB runs the plan and writes Parquet.
 
 DuckDB writes each output as Parquet files carrying Iceberg field ids, straight into the table's
-data folder, in parallel and streaming; PyIceberg then commits those files. This is about twice
-as fast as handing PyIceberg an Arrow table, and memory stays well below the data's size.
+data folder, in parallel and streaming; PyIceberg then commits those files. At 10M rows this was
+twice as fast as handing PyIceberg an Arrow table to write, at half the peak memory.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class EmbeddedEngine(Engine):
         malformed: list[pa.Table] = []
         for entity in ENTITIES:
             reads = read_files(batch.of(entity))
-            for file, read in zip(batch.of(entity), reads, strict=False):
+            for file, read in zip(batch.of(entity), reads, strict=True):
                 rows = read.rows.num_rows + read.malformed.num_rows
                 counts.append(FileCount(entity.name, file.name, rows, read.malformed.num_rows))
             malformed.extend(read.malformed for read in reads)
@@ -64,7 +64,7 @@ class EmbeddedEngine(Engine):
         self.connection.execute(f"CREATE OR REPLACE TEMP {kind} {step.name} AS {sql}")
 
     def stage(self, step: Step, table: Table) -> Staged:
-        return Staged(step, table, write_data_files(self.connection, step.name, table))
+        return Staged(table, write_data_files(self.connection, step.name, table))
 
     def close(self) -> None:
         self.connection.close()
@@ -75,7 +75,7 @@ def _local_path(location: str) -> Path:
     if parsed.scheme not in ("", "file"):
         raise LakehouseError(
             f"the embedded engine writes to local warehouses only, not {location}; "
-            "use the Spark engine for object storage"
+            "point --lakehouse at a local folder"
         )
     return Path(parsed.path)
 

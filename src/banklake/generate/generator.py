@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -318,14 +319,19 @@ def _transaction_chunks(
 # string formatting (or even Arrow's casts) would dominate the generator's time.
 
 
+# "00".."99" as two-byte words: one lookup per digit pair instead of a division per digit.
+_DIGIT_PAIRS = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), np.uint16)
+
+
 def _digits(values: np.ndarray, width: int) -> np.ndarray:
     """The ASCII digits of non-negative integers, zero-padded: an ``(n, width)`` byte matrix."""
-    matrix = np.empty((len(values), width), np.uint8)
-    for position in range(width):
-        # One scalar divisor per column: NumPy vectorises that, but not a broadcast divisor array.
-        matrix[:, position] = values // 10 ** (width - 1 - position) % 10
-    matrix += ord("0")
-    return matrix
+    pairs = -(-width // 2)
+    matrix = np.empty((len(values), pairs), np.uint16)
+    rest = values
+    for column in range(pairs - 1, -1, -1):
+        rest, pair = np.divmod(rest, 100)
+        matrix[:, column] = _DIGIT_PAIRS.take(pair)
+    return matrix.view(np.uint8)[:, 2 * pairs - width :]
 
 
 def _text(matrix: np.ndarray, keep: np.ndarray | None = None) -> pa.Array:
@@ -361,15 +367,20 @@ def _money(cents: np.ndarray) -> pa.Array:
     return _text(matrix, keep)
 
 
+@cache
+def _times_of_day() -> np.ndarray:
+    """``HH:MM:SS`` for every second of a day, each as one 8-byte word."""
+    text = "".join(
+        f"{h:02d}:{m:02d}:{sec:02d}" for h in range(24) for m in range(60) for sec in range(60)
+    )
+    return np.frombuffer(text.encode(), np.uint64)
+
+
 def _timestamps(day: date, seconds: np.ndarray) -> pa.Array:
     """``YYYY-MM-DD HH:MM:SS`` for seconds after midnight of ``day``."""
-    hours, rest = np.divmod(seconds, 3600)
-    minutes, secs = np.divmod(rest, 60)
     matrix = np.empty((len(seconds), 19), np.uint8)
     matrix[:, :11] = np.frombuffer(f"{day.isoformat()} ".encode(), np.uint8)
-    for start, part in ((11, hours), (14, minutes), (17, secs)):
-        matrix[:, start : start + 2] = _digits(part, 2)
-    matrix[:, [13, 16]] = ord(":")
+    matrix[:, 11:] = _times_of_day().take(seconds).view(np.uint8).reshape(-1, 8)
     return _text(matrix)
 
 
