@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 import pytest
 from pyiceberg.transforms import MonthTransform
 from pyiceberg.types import DateType, DecimalType, StringType, TimestamptzType
@@ -203,3 +204,16 @@ def test_bad_file_stops_the_run_and_leaves_tables_untouched(
         run(settings, engine)
     assert str(bad) in str(error.value)
     assert _snapshots(settings) == before
+
+
+@pytest.mark.parametrize("codec", ["snappy", "zstd"])
+def test_parquet_compression_setting_reaches_table_and_files(
+    landing: Path, tmp_path: Path, engine: str, codec: str
+) -> None:
+    settings = load_settings(landing=landing, lakehouse=tmp_path / "lh", parquet_compression=codec)
+    run(settings, engine)
+    gold = _lakehouse(settings).table(ENRICHED_TRANSACTIONS)
+    assert gold.properties["write.parquet.compression-codec"] == codec
+    for task in gold.scan().plan_files():
+        metadata = pq.read_metadata(task.file.file_path.removeprefix("file://"))
+        assert metadata.row_group(0).column(0).compression == codec.upper()

@@ -72,7 +72,7 @@ def run(
         superseded_files=[str(path) for path in batch.superseded],
     )
     lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
-    tables = lakehouse.ensure_tables(settings.maintenance)
+    tables = lakehouse.ensure_tables(settings)
     with create_engine(engine_name, settings) as engine:
         say(f"reading {sum(len(files) for files in batch.files.values())} landing files")
         result.files = engine.load_bronze(batch)
@@ -98,5 +98,5 @@ def maintain(settings: Settings) -> dict[str, list[JobResult]]:
 
     lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
     lakehouse.tables()  # fail early, and clearly, when there is nothing to maintain yet
-    tables = lakehouse.ensure_tables(settings.maintenance)
+    tables = lakehouse.ensure_tables(settings)
     return {name: run_maintenance(table, rewrite_data_files) for name, table in tables.items()}

@@ -94,6 +94,7 @@ def write_data_files(
     folder.mkdir(parents=True)
     options = {
         "FORMAT": "parquet",
+        # Without the property, use Iceberg's own default codec, as other writers would.
         "COMPRESSION": table.properties.get("write.parquet.compression-codec", "zstd"),
         "FIELD_IDS": _duckdb_literal(parquet_field_ids(schema)),
         "FILE_SIZE_BYTES": table.properties.get("write.target-file-size-bytes", "512MB"),

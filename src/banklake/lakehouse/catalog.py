@@ -32,7 +32,7 @@ from pyiceberg.types import (
     TimestamptzType,
 )
 
-from banklake.config import MaintenancePolicy
+from banklake.config import Settings
 from banklake.contracts import TABLES, TableContract
 from banklake.errors import LakehouseError
 from banklake.lakehouse.policy import policy_properties
@@ -109,8 +109,8 @@ class Lakehouse:
     def local(cls, path: Path, namespace: str) -> Lakehouse:
         return cls(open_catalog(path), namespace)
 
-    def ensure_tables(self, policy: MaintenancePolicy) -> dict[str, Table]:
-        """Create the namespace and any missing contract table; record the policy on each."""
+    def ensure_tables(self, settings: Settings) -> dict[str, Table]:
+        """Create the namespace and any missing contract table; record the settings on each."""
         with contextlib.suppress(NamespaceAlreadyExistsError):
             self.catalog.create_namespace(self.namespace)
         tables = {}
@@ -119,13 +119,9 @@ class Lakehouse:
                 contract.identifier(self.namespace),
                 schema=iceberg_schema(contract),
                 partition_spec=partition_spec(contract),
-                properties={
-                    "format-version": FORMAT_VERSION,
-                    "write.format.default": "parquet",
-                    "write.parquet.compression-codec": "zstd",
-                },
+                properties={"format-version": FORMAT_VERSION, "write.format.default": "parquet"},
             )
-            tables[contract.name] = set_properties(table, policy_properties(policy))
+            tables[contract.name] = set_properties(table, table_properties(settings))
         return tables
 
     def table(self, contract: TableContract) -> Table:
@@ -139,6 +135,14 @@ class Lakehouse:
 
     def tables(self, contracts: Iterable[TableContract] = TABLES) -> dict[str, Table]:
         return {contract.name: self.table(contract) for contract in contracts}
+
+
+def table_properties(settings: Settings) -> dict[str, str]:
+    """What the settings say about every table, as Iceberg table properties."""
+    return {
+        "write.parquet.compression-codec": settings.parquet_compression,
+        **policy_properties(settings.maintenance),
+    }
 
 
 def set_properties(table: Table, properties: Mapping[str, str]) -> Table:
