@@ -25,12 +25,20 @@ app = typer.Typer(
     help="Banking analytics lakehouse: generate → land → Silver/Gold Iceberg → verify → maintain.",
     no_args_is_help=True,
     add_completion=False,
+    pretty_exceptions_show_locals=False,  # locals can hold whole tables of data
 )
 out = Console(highlight=False)
 
+# Every command accepts both paths, so a script can pass the same pair to each of them.
 Landing = Annotated[Path | None, typer.Option(help="Landing zone root [default: ./landing]")]
 LakehousePath = Annotated[
     Path | None, typer.Option("--lakehouse", help="Local lakehouse folder [default: ./lakehouse]")
+]
+UnusedLanding = Annotated[
+    Path | None, typer.Option("--landing", help="Accepted for uniform scripts; not used here")
+]
+UnusedLakehouse = Annotated[
+    Path | None, typer.Option("--lakehouse", help="Accepted for uniform scripts; not used here")
 ]
 Reports = Annotated[Path | None, typer.Option(help="Report folder [default: ./reports]")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout")]
@@ -75,6 +83,7 @@ def generate(
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same options and seed, same bytes")] = 42,
     landing: Landing = None,
+    lakehouse: UnusedLakehouse = None,
     json_output: Json = False,
 ) -> None:
     """Generate synthetic customers, accounts and daily transaction files in the landing zone."""
@@ -173,6 +182,7 @@ def verify(
 def query(
     sql: Annotated[str, typer.Argument(help="Athena (Trino) SQL")],
     lakehouse: LakehousePath = None,
+    landing: UnusedLanding = None,
     output_format: Annotated[str, typer.Option("--format", help="table, csv or json")] = "table",
 ) -> None:
     """Run Athena-dialect SQL against the local lakehouse."""
@@ -202,7 +212,9 @@ def query(
 
 @app.command()
 @_errors_as_messages
-def maintain(lakehouse: LakehousePath = None, json_output: Json = False) -> None:
+def maintain(
+    lakehouse: LakehousePath = None, landing: UnusedLanding = None, json_output: Json = False
+) -> None:
     """Compact small files, expire old snapshots and remove unreferenced files, by policy."""
     from banklake.pipeline import maintain as run_maintenance
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -89,3 +90,32 @@ def test_reports_are_written(settings: Settings, loaded: RunResult, tmp_path: Pa
 )
 def test_count_data_rows(tmp_path: Path, content: bytes, rows: int) -> None:
     assert count_data_rows(write_csv(tmp_path / "f.csv", content)) == rows
+
+
+def test_seed_query_merging_namesakes_is_shown(
+    settings: Settings, landing: Path, engine: str
+) -> None:
+    customers = next((landing / "customers").iterdir())
+    accounts = next((landing / "accounts").iterdir())
+    customers.write_text(
+        customers.read_text() + "CUST_TWIN1,Ada Twin,a1@example.com,UK\n"
+        "CUST_TWIN2,Ada Twin,a2@example.com,UK\n"
+    )
+    accounts.write_text(
+        accounts.read_text()
+        + "ACC_TWIN1,CUST_TWIN1,Savings,1.00\nACC_TWIN2,CUST_TWIN2,Savings,1.00\n"
+    )
+    big = "9000000.00"  # large enough to lead any generated customer
+    write_csv(
+        landing / "transactions" / "transactions_2020-01-01.csv",
+        "tx_id,account_id,amount,tx_type,timestamp\n"
+        f"TW1,ACC_TWIN1,{big},Credit,2020-01-01 10:00:00\n"
+        f"TW2,ACC_TWIN2,{big},Credit,2020-01-01 10:00:00\n",
+    )
+    run(settings, engine)
+    details = verify(settings).checks[1].details
+    assert details["seed_result"][0]["name"] == "Ada Twin"
+    assert details["seed_result"][0]["total_volume"] == 2 * Decimal(big)  # two people as one
+    assert details["seed_namesakes"]["Ada Twin"] == 2
+    markdown, _ = write_reports(verify(settings), settings.reports)
+    assert "**Ada Twin** is 2 different customers added together" in markdown.read_text()

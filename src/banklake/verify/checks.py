@@ -134,6 +134,7 @@ def business_logic(settings: Settings, queries: LocalQueries, lakehouse: Lakehou
         details={
             "seed_sql": SEED_TOP3_SQL,
             "seed_result": seed_rows,
+            "seed_namesakes": namesakes(queries, settings.namespace, seed_rows),
             "corrected_sql": corrected_sql,
             "corrected_result": corrected_rows,
             "window": f"{today - timedelta(days=29)} .. {today} ({settings.timezone})",
@@ -142,6 +143,19 @@ def business_logic(settings: Settings, queries: LocalQueries, lakehouse: Lakehou
             "filter, and it groups by name, which merges different customers who share one",
         },
     )
+
+
+def namesakes(queries: LocalQueries, namespace: str, rows: list[dict[str, Any]]) -> dict[str, int]:
+    """Names in the seed's result that belong to several customers, with how many."""
+    names = ", ".join("'" + str(row["name"]).replace("'", "''") + "'" for row in rows)
+    if not names:
+        return {}
+    found = queries.query(
+        f"SELECT name, count(DISTINCT customer_id) AS customers "
+        f"FROM {namespace}.enriched_transactions WHERE tx_type = 'Credit' AND name IN ({names}) "
+        "GROUP BY name HAVING count(DISTINCT customer_id) > 1"
+    )
+    return dict(zip(found["name"].to_pylist(), found["customers"].to_pylist(), strict=True))
 
 
 def independent_top3(lakehouse: Lakehouse, today: date) -> list[tuple[str, Decimal]]:

@@ -85,6 +85,11 @@ def _business(check: Check) -> list[str]:
         "",
         *_rows_table(d["seed_result"]),
         "",
+        *[
+            f"In the seed's result, **{name}** is {count} different customers added together."
+            for name, count in d["seed_namesakes"].items()
+        ],
+        "",
         f"Corrected ({d['why_corrected']}); window {d['window']}:",
         "",
         "```sql",
