@@ -217,3 +217,22 @@ def test_parquet_compression_setting_reaches_table_and_files(
     for task in gold.scan().plan_files():
         metadata = pq.read_metadata(task.file.file_path.removeprefix("file://"))
         assert metadata.row_group(0).column(0).compression == codec.upper()
+
+
+def test_only_spaces_are_trimmed(settings: Settings, landing: Path, engine: str) -> None:
+    """Spaces around a value are cleaning; any other character is part of the value (as in
+    Spark, whose TRIM removes spaces only)."""
+    write_csv(
+        landing / "transactions" / "transactions_2020-01-01.csv",
+        TX_HEADER + "  TXS_1 ,  ACC_000001  ,1.00,Debit,2020-01-01 10:00:00\n"
+        "TXS_2,\u00a0ACC_000001,1.00,Debit,2020-01-01 10:00:00\n"
+        "TXS_3,\tACC_000001,1.00,Debit,2020-01-01 10:00:00\n",
+    )
+    run(settings, engine)
+    gold_ids = set(_scan(settings, "enriched_transactions")["tx_id"].to_pylist())
+    assert "TXS_1" in gold_ids
+    quarantined = {
+        json.loads(r["record"])["tx_id"]: r["rule_ids"]
+        for r in _scan(settings, "quarantine").to_pylist()
+    }
+    assert quarantined == {"TXS_2": ["tx_account_known"], "TXS_3": ["tx_account_known"]}

@@ -55,10 +55,21 @@ class Step:
 _CAST_ONLY = {"balance", "amount", "timestamp"}
 
 
+def _text(column: str) -> str:
+    """The field without surrounding spaces, and NULL when that leaves nothing.
+
+    Spaces (U+0020) only, as Spark's TRIM does; DuckDB's own TRIM also strips other Unicode
+    spaces. The guard skips TRIM's copy for the usual value that has nothing to trim.
+    """
+    value = f"`{column}`"
+    padded = f"{value} LIKE ' %' OR {value} LIKE '% '"
+    return f"NULLIF(CASE WHEN {padded} THEN TRIM(BOTH ' ' FROM {value}) ELSE {value} END, '')"
+
+
 def _trimmed(entity: Entity) -> str:
     # Text is trimmed and an empty field is NULL, so "missing" means one thing in every rule.
     return ",\n    ".join(
-        f"`{column}`" if column in _CAST_ONLY else f"NULLIF(TRIM(`{column}`), '') AS `{column}`"
+        f"`{column}`" if column in _CAST_ONLY else f"{_text(column)} AS `{column}`"
         for column in entity.source_columns
     )
 
@@ -76,7 +87,7 @@ FROM (
   FROM bronze_{entity.name}
 ) src
 LEFT JOIN (
-  SELECT NULLIF(TRIM({key}), '') AS {key} FROM bronze_{entity.name}
+  SELECT {_text(key)} AS {key} FROM bronze_{entity.name}
   GROUP BY 1 HAVING COUNT(*) > 1
 ) repeated ON src.{key} = repeated.{key}
 {lookups}"""
