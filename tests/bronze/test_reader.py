@@ -67,3 +67,8 @@ def test_invalid_utf8_names_line_and_column(tmp_path: Path) -> None:
 def test_header_only_file_has_no_rows(tmp_path: Path) -> None:
     read = _read(tmp_path, f"{HEADER}\n")
     assert read.rows.num_rows == 0 and read.malformed.num_rows == 0
+
+
+def test_header_without_final_newline_has_no_rows(tmp_path: Path) -> None:
+    read = _read(tmp_path, HEADER)
+    assert read.rows.num_rows == 0 and read.malformed.num_rows == 0

@@ -10,6 +10,7 @@ quoted field itself contains a line break.
 from __future__ import annotations
 
 import os
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -72,6 +73,22 @@ def read_file(file: LandedFile) -> FileRead:
     return FileRead(rows, bad)
 
 
+def _quiet_undecodable_rows(unraisable: sys.UnraisableHookArgs) -> None:
+    # Arrow decodes a rejected row's text before it calls our handler; when that text is not
+    # UTF-8 the decode fails inside Arrow, which reports it here and then fails the parse, and
+    # ``read_file`` turns that into a LandingError with the line and column. Only that report is
+    # silenced; every other one goes to the usual hook.
+    if not (
+        isinstance(unraisable.exc_value, UnicodeDecodeError)
+        and getattr(unraisable.object, "__qualname__", "") == "_parse.<locals>.keep"
+    ):
+        _DEFAULT_UNRAISABLE_HOOK(unraisable)
+
+
+_DEFAULT_UNRAISABLE_HOOK = sys.unraisablehook
+sys.unraisablehook = _quiet_undecodable_rows
+
+
 def read_files(files: list[LandedFile]) -> list[FileRead]:
     """Read files concurrently (Arrow parses without the GIL), results in the given order."""
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
@@ -85,6 +102,10 @@ def _repeated(text: str, count: int) -> pa.Array:
 
 def _parse(file: LandedFile) -> tuple[pa.Table, list[tuple[int, str]]]:
     malformed: list[tuple[int, str]] = []
+    if _header_only(file):
+        # Arrow cannot skip a header that no line break ends; the file holds no rows at all.
+        schema = pa.schema([(name, pa.string()) for name in file.columns])
+        return schema.empty_table(), malformed
 
     def keep(row: pacsv.InvalidRow) -> str:
         malformed.append((row.number, row.text))
@@ -105,6 +126,15 @@ def _parse(file: LandedFile) -> tuple[pa.Table, list[tuple[int, str]]]:
         ),
     )
     return table, malformed
+
+
+def _header_only(file: LandedFile) -> bool:
+    with file.path.open("rb") as handle:
+        start = handle.read(_HEADER_ONLY_PROBE + 1)
+    return len(start) <= _HEADER_ONLY_PROBE and b"\n" not in start
+
+
+_HEADER_ONLY_PROBE = 64 * 1024
 
 
 def _field_count(text: str) -> int:

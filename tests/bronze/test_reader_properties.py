@@ -1,0 +1,62 @@
+"""Property-based: whatever text arrives, the reader loses no row and raises only LandingError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from tempfile import TemporaryDirectory
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from banklake.bronze.landing import LandedFile
+from banklake.bronze.reader import LINE_NUMBER, read_file
+from banklake.contracts import TRANSACTIONS
+from banklake.errors import LandingError
+
+HEADER = "tx_id,account_id,amount,tx_type,timestamp"
+FIELD = st.text(alphabet=st.characters(blacklist_characters=',"\r\n', codec="utf-8"), max_size=8)
+GOOD = st.lists(FIELD, min_size=5, max_size=5).map(",".join)
+BAD = st.lists(FIELD, min_size=1, max_size=9).filter(lambda f: len(f) != 5).map(",".join)
+
+
+def _read(directory: str, content: bytes):  # type: ignore[no-untyped-def]
+    path = Path(directory) / "transactions_2020-01-01.csv"
+    path.write_bytes(content)
+    columns = tuple(HEADER.split(","))
+    return read_file(LandedFile(TRANSACTIONS, path, columns, None))
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    lines=st.lists(st.tuples(st.booleans(), st.one_of(GOOD, BAD, st.just(""))), max_size=30),
+    final_newline=st.booleans(),
+)
+def test_every_line_is_a_row_or_a_malformed_row(
+    lines: list[tuple[bool, str]], final_newline: bool
+) -> None:
+    texts = [text for _, text in lines]
+    body = "\n".join([HEADER, *texts]) + ("\n" if final_newline else "")
+    if texts and texts[-1] == "" and not final_newline:
+        texts.pop()  # "...\n" then nothing: the file simply ends, there is no further line
+    with TemporaryDirectory() as directory:
+        read = _read(directory, body.encode())
+    # A blank line is a row of empty fields (to be quarantined by the rules, not skipped).
+    fields = {n: (t.split(",") if t else [""] * 5) for n, t in enumerate(texts, start=2)}
+    expected_good = {n: f for n, f in fields.items() if len(f) == 5}
+    expected_bad = {n: texts[n - 2] for n, f in fields.items() if len(f) != 5}
+    rows = read.rows.to_pylist()
+    got_good = {row[LINE_NUMBER]: [row[c] for c in HEADER.split(",")] for row in rows}
+    got_bad = {row[LINE_NUMBER]: row["text"] for row in read.malformed.to_pylist()}
+    assert got_bad == expected_bad
+    assert got_good == expected_good
+
+
+@settings(max_examples=150, deadline=None)
+@given(content=st.binary(max_size=200))
+def test_arbitrary_bytes_raise_only_the_documented_error(content: bytes) -> None:
+    with TemporaryDirectory() as directory:
+        try:
+            read = _read(directory, (HEADER + "\n").encode() + content)
+        except LandingError:
+            return
+    assert read.rows.num_rows + read.malformed.num_rows >= 0
