@@ -44,8 +44,8 @@ class Settings(BaseSettings):
     namespace: str = NAMESPACE
     table_bucket: str = "banking-lakehouse"
     timezone: str = Field("UTC", description="Timezone of source timestamps and business dates")
-    # Snappy writes ~30% faster and zstd files are ~45% smaller (benchmarks/RESULTS.md). Locally,
-    # speed wins; tables on AWS are created by their templates, with their own codec.
+    # zstd files are about half the size, and whole runs ~5-10% slower (benchmarks/RESULTS.md).
+    # Locally, speed wins; tables on AWS are created by their templates, with their own codec.
     parquet_compression: Literal["snappy", "zstd"] = "snappy"
     maintenance: MaintenancePolicy = MaintenancePolicy()
 
