@@ -77,13 +77,13 @@ def test_every_transaction_lands_joined_to_its_account_and_customer(
 def test_amount_and_dates_are_exact(settings: Settings, landing: Path, engine: str) -> None:
     write_csv(
         landing / "transactions" / "transactions_2020-01-31.csv",
-        TX_HEADER + "TXE_1,ACC_000001,12.30,Credit,2020-01-31 23:59:59\n"
-        "TXE_2,ACC_000001, 0.05 ,debit ,2020-02-01 00:00:00\n",
+        TX_HEADER + "TX_910001,ACC_000001,12.30,Credit,2020-01-31 23:59:59\n"
+        "TX_910002,ACC_000001, 0.05 ,debit ,2020-02-01 00:00:00\n",
     )
     run(settings, engine)
     gold = (
         _scan(settings, "enriched_transactions")
-        .filter(pc.starts_with(pc.field("tx_id"), "TXE_"))
+        .filter(pc.starts_with(pc.field("tx_id"), "TX_91000"))
         .sort_by("tx_id")
         .to_pylist()
     )
@@ -99,11 +99,11 @@ def test_business_date_follows_the_configured_timezone(
 ) -> None:
     write_csv(
         landing / "transactions" / "transactions_2020-01-31.csv",
-        TX_HEADER + "TXZ_1,ACC_000001,1.00,Credit,2020-01-31 23:30:00\n",
+        TX_HEADER + "TX_920001,ACC_000001,1.00,Credit,2020-01-31 23:30:00\n",
     )
     settings = load_settings(landing=landing, lakehouse=tmp_path / "lh", timezone="Asia/Kolkata")
     run(settings, engine)
-    row = _scan(settings, "transactions").filter(pc.field("tx_id") == "TXZ_1").to_pylist()[0]
+    row = _scan(settings, "transactions").filter(pc.field("tx_id") == "TX_920001").to_pylist()[0]
     assert row["tx_date"].isoformat() == "2020-01-31"  # the wall-clock date where it happened
     assert row["tx_timestamp"].isoformat() == "2020-01-31T18:00:00+00:00"  # the instant, in UTC
 
@@ -114,15 +114,15 @@ def test_bad_rows_are_quarantined_with_reasons(
     write_csv(
         landing / "transactions" / "transactions_2020-01-01.csv",
         TX_HEADER
-        + "TXQ_1,ACC_000001,abc,Credit,2020-01-01 10:00:00\n"  # line 2: amount
-        + "TXQ_2,ACC_000001,5.00,Refund,2020-01-01 10:00:00\n"  # line 3: tx_type
-        + "TXQ_3,ACC_000001,5.00,Debit,yesterday\n"  # line 4: timestamp
-        + "TXQ_4,ACC_999999,5.00,Debit,2020-01-01 10:00:00\n"  # line 5: unknown account
-        + "TXQ_5,ACC_000001\n"  # line 6: malformed
+        + "TX_930001,ACC_000001,abc,Credit,2020-01-01 10:00:00\n"  # line 2: amount
+        + "TX_930002,ACC_000001,5.00,Refund,2020-01-01 10:00:00\n"  # line 3: tx_type
+        + "TX_930003,ACC_000001,5.00,Debit,yesterday\n"  # line 4: timestamp
+        + "TX_930004,ACC_999999,5.00,Debit,2020-01-01 10:00:00\n"  # line 5: unknown account
+        + "TX_930005,ACC_000001\n"  # line 6: malformed
         + ",ACC_000001,5.00,Debit,2020-01-01 10:00:00\n"  # line 7: no tx_id
-        + "TXQ_7,ACC_000001,5.00,Debit,2020-01-01 10:00:00\n"  # line 8: duplicated tx_id
-        + "TXQ_7,ACC_000001,6.00,Debit,2020-01-01 10:00:00\n"  # line 9
-        + "TXQ_9,ACC_000001,x,Bogus,2020-01-01 10:00:00\n",  # line 10: two rules at once
+        + "TX_930007,ACC_000001,5.00,Debit,2020-01-01 10:00:00\n"  # line 8: duplicated tx_id
+        + "TX_930007,ACC_000001,6.00,Debit,2020-01-01 10:00:00\n"  # line 9
+        + "TX_930009,ACC_000001,x,Bogus,2020-01-01 10:00:00\n",  # line 10: two rules at once
     )
     result = run(settings, engine)
     rows = {
@@ -145,12 +145,12 @@ def test_bad_rows_are_quarantined_with_reasons(
     assert rows[2]["reasons"] == 'amount is not a decimal number (got "abc")'
     assert (
         rows[6]["reasons"] == "expected 5 fields, found 2"
-        and rows[6]["record"] == "TXQ_5,ACC_000001"
+        and rows[6]["record"] == "TX_930005,ACC_000001"
     )
     assert json.loads(rows[5]["record"])["account_id"] == "ACC_999999"
     assert {r["batch_id"] for r in rows.values()} == {result.batch_id}
     gold = _scan(settings, "enriched_transactions")
-    assert not pc.any(pc.starts_with(gold["tx_id"], "TXQ_")).as_py()
+    assert not pc.any(pc.starts_with(gold["tx_id"], "TX_93000")).as_py()
     assert gold.num_rows + len(rows) == result.rows_read("transactions")
 
 
@@ -158,10 +158,10 @@ def test_orphan_account_cascades_to_its_transactions(
     settings: Settings, landing: Path, engine: str
 ) -> None:
     accounts = next((landing / "accounts").iterdir())
-    accounts.write_text(accounts.read_text() + "ACC_ORPHAN,CUST_NOBODY,Savings,10.00\n")
+    accounts.write_text(accounts.read_text() + "ACC_999999999,CUST_999999999,Savings,10.00\n")
     write_csv(
         landing / "transactions" / "transactions_2020-01-01.csv",
-        TX_HEADER + "TXO_1,ACC_ORPHAN,5.00,Debit,2020-01-01 10:00:00\n",
+        TX_HEADER + "TX_940001,ACC_999999999,5.00,Debit,2020-01-01 10:00:00\n",
     )
     run(settings, engine)
     quarantine = {
@@ -224,15 +224,15 @@ def test_only_spaces_are_trimmed(settings: Settings, landing: Path, engine: str)
     Spark, whose TRIM removes spaces only)."""
     write_csv(
         landing / "transactions" / "transactions_2020-01-01.csv",
-        TX_HEADER + "  TXS_1 ,  ACC_000001  ,1.00,Debit,2020-01-01 10:00:00\n"
-        "TXS_2,\u00a0ACC_000001,1.00,Debit,2020-01-01 10:00:00\n"
-        "TXS_3,\tACC_000001,1.00,Debit,2020-01-01 10:00:00\n",
+        TX_HEADER + "  TX_950001 ,  ACC_000001  ,1.00,Debit,2020-01-01 10:00:00\n"
+        "TX_950002,\u00a0ACC_000001,1.00,Debit,2020-01-01 10:00:00\n"
+        "TX_950003,\tACC_000001,1.00,Debit,2020-01-01 10:00:00\n",
     )
     run(settings, engine)
     gold_ids = set(_scan(settings, "enriched_transactions")["tx_id"].to_pylist())
-    assert "TXS_1" in gold_ids
+    assert "TX_950001" in gold_ids
     quarantined = {
         json.loads(r["record"])["tx_id"]: r["rule_ids"]
         for r in _scan(settings, "quarantine").to_pylist()
     }
-    assert quarantined == {"TXS_2": ["tx_account_known"], "TXS_3": ["tx_account_known"]}
+    assert quarantined == {"TX_950002": ["tx_account_known"], "TX_950003": ["tx_account_known"]}

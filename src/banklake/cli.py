@@ -143,6 +143,11 @@ def run(
     out.print(table)
     read = sum(f.rows for f in result.files)
     out.print(f"Read {read:,} rows from {len(result.files)} files in {settings.landing}/")
+    for severity, verb in (("error", "Quarantined"), ("warn", "Flagged (loaded)")):
+        found = [f for f in result.findings if f["severity"] == severity]
+        if found:
+            rules = ", ".join(f"{f['entity']}.{f['rule_id']} {f['rows']:,}" for f in found)
+            out.print(f"{verb}: {rules}")
 
 
 @app.command()

@@ -65,6 +65,9 @@ class TableContract:
 
 
 _SOURCE_FILE = Column("source_file", "string", doc="Landing file the row was read from")
+_QUALITY_FLAGS = Column(
+    "quality_flags", "array<string>", doc="Warn-severity rules the row failed (it still loads)"
+)
 
 SILVER_CUSTOMERS = TableContract(
     "customers",
@@ -74,6 +77,7 @@ SILVER_CUSTOMERS = TableContract(
         Column("email", "string"),
         Column("country", "string"),
         _SOURCE_FILE,
+        _QUALITY_FLAGS,
     ),
     "Validated customers (Silver).",
 )
@@ -85,6 +89,7 @@ SILVER_ACCOUNTS = TableContract(
         Column("account_type", "string"),
         Column("balance", MONEY),
         _SOURCE_FILE,
+        _QUALITY_FLAGS,
     ),
     "Validated accounts (Silver); every account's customer exists.",
 )
@@ -98,6 +103,7 @@ SILVER_TRANSACTIONS = TableContract(
         Column("tx_timestamp", "timestamp", doc="The source timestamp as an instant"),
         Column("tx_date", "date", doc="Business date of tx_timestamp in the configured timezone"),
         _SOURCE_FILE,
+        _QUALITY_FLAGS,
     ),
     "Validated, typed transactions (Silver); every transaction's account exists.",
     month_partition_of="tx_date",
@@ -128,7 +134,7 @@ QUARANTINE = TableContract(
         Column("entity", "string"),
         Column("source_file", "string"),
         Column("line_number", "long", doc="1-based line in the source file; the header is line 1"),
-        Column("rule_ids", "array<string>", doc="Every rule the row failed"),
+        Column("rule_ids", "array<string>", doc="Every rule the row failed, warnings included"),
         Column("reasons", "string", doc="Human-readable reasons, one per failed rule"),
         Column("record", "string", doc="The raw row: a JSON object, or the line's text"),
         Column("quarantined_at", "timestamp"),
@@ -162,23 +168,72 @@ class Rule:
     severity: Severity = Severity.ERROR
 
 
+# Reference data the rules check against. Patterns use [.] for a literal dot: no escaping
+# differences between SQL dialects.
+ID_PATTERNS = {
+    "customer_id": "^CUST_[0-9]{1,12}$",
+    "account_id": "^ACC_[0-9]{1,12}$",
+    "tx_id": "^TX_[0-9]{1,18}$",
+}
+KNOWN_COUNTRIES = (
+    "USA", "UK", "India", "Germany", "France", "Canada", "Singapore", "Australia",
+    "Ireland", "Netherlands", "Spain", "Italy", "Japan", "UAE", "Brazil", "Mexico",
+)  # fmt: skip
+PLAUSIBLE_AMOUNT_LIMIT = "1000000.00"  # larger single transactions load, flagged for review
+FUTURE_TOLERANCE = "INTERVAL 1 DAY"  # clock skew between the bank's systems and ours
+_EMAIL = "^[^@ ]+@[^@ ]+[.][^@ ]+$"
+_PLAIN_AMOUNT = "^ *-?[0-9]+([.][0-9]{1,2})? *$"
+
+
+def _present(column: str, entity: str) -> Rule:
+    return Rule(f"{column}_present", entity, f"{column} IS NOT NULL", f"{column} is missing")
+
+
+def _format(column: str, entity: str) -> Rule:
+    # A missing value fails only the presence rule, not this one as well.
+    return Rule(
+        f"{column}_format",
+        entity,
+        f"{column} IS NULL OR {column} RLIKE '{ID_PATTERNS[column]}'",
+        f"{column} does not match {ID_PATTERNS[column]}",
+        column,
+    )
+
+
+def _unique(column: str, entity: str, scope: str) -> Rule:
+    return Rule(
+        f"{column}_unique",
+        entity,
+        "key_unique",
+        f"{column} appears more than once in {scope}",
+        column,
+    )
+
+
+_COUNTRIES = ", ".join(f"'{country}'" for country in KNOWN_COUNTRIES)
 RULES = (
-    Rule("customer_id_present", "customers", "customer_id IS NOT NULL", "customer_id is missing"),
+    _present("customer_id", "customers"),
+    _format("customer_id", "customers"),
+    _unique("customer_id", "customers", "the file"),
     Rule(
-        "customer_id_unique",
+        "email_format",
         "customers",
-        "key_unique",
-        "customer_id appears more than once in the file",
-        "customer_id",
+        f"email RLIKE '{_EMAIL}'",
+        "email is missing or not an address",
+        "email",
+        Severity.WARN,
     ),
-    Rule("account_id_present", "accounts", "account_id IS NOT NULL", "account_id is missing"),
     Rule(
-        "account_id_unique",
-        "accounts",
-        "key_unique",
-        "account_id appears more than once in the file",
-        "account_id",
+        "country_known",
+        "customers",
+        f"country IN ({_COUNTRIES})",
+        "country is not in the known list",
+        "country",
+        Severity.WARN,
     ),
+    _present("account_id", "accounts"),
+    _format("account_id", "accounts"),
+    _unique("account_id", "accounts", "the file"),
     Rule(
         "account_type_valid",
         "accounts",
@@ -200,20 +255,37 @@ RULES = (
         "customer_id is not a known customer",
         "customer_id",
     ),
-    Rule("tx_id_present", "transactions", "tx_id IS NOT NULL", "tx_id is missing"),
-    Rule(
-        "tx_id_unique",
-        "transactions",
-        "key_unique",
-        "tx_id appears more than once in the batch",
-        "tx_id",
-    ),
+    _present("tx_id", "transactions"),
+    _format("tx_id", "transactions"),
+    _unique("tx_id", "transactions", "the batch"),
     Rule(
         "amount_numeric",
         "transactions",
         "amount_value IS NOT NULL",
         "amount is not a decimal number",
         "amount",
+    ),
+    Rule(
+        "amount_scale",
+        "transactions",
+        f"amount_value IS NULL OR amount RLIKE '{_PLAIN_AMOUNT}'",
+        "amount is not a plain number with at most 2 decimals",
+        "amount",
+    ),
+    Rule(
+        "amount_positive",
+        "transactions",
+        "amount_value IS NULL OR amount_value > 0",
+        "amount is not positive",
+        "amount",
+    ),
+    Rule(
+        "amount_plausible",
+        "transactions",
+        f"amount_value IS NULL OR amount_value <= {PLAUSIBLE_AMOUNT_LIMIT}",
+        f"amount is above {PLAUSIBLE_AMOUNT_LIMIT}",
+        "amount",
+        Severity.WARN,
     ),
     Rule(
         "tx_type_valid",
@@ -226,7 +298,14 @@ RULES = (
         "timestamp_valid",
         "transactions",
         "tx_timestamp IS NOT NULL",
-        "timestamp is not a valid YYYY-MM-DD HH:MM:SS timestamp",
+        "timestamp is not a valid date and time",
+        "timestamp",
+    ),
+    Rule(
+        "timestamp_not_future",
+        "transactions",
+        f"tx_timestamp IS NULL OR tx_timestamp <= CURRENT_TIMESTAMP() + {FUTURE_TOLERANCE}",
+        "timestamp is more than a day in the future",
         "timestamp",
     ),
     Rule(

@@ -21,6 +21,7 @@ from banklake.lakehouse.catalog import Lakehouse, replace_contents
 from banklake.lakehouse.maintenance import JobResult
 from banklake.lakehouse.maintenance import maintain as run_maintenance
 from banklake.transform import plan
+from banklake.transform.plan import findings_sql
 
 Progress = Callable[[str], None]
 
@@ -44,6 +45,7 @@ class RunResult:
     files: list[FileCount] = field(default_factory=list)
     tables: list[TableWrite] = field(default_factory=list)
     superseded_files: list[str] = field(default_factory=list)  # older dimension snapshots
+    findings: list[dict[str, Any]] = field(default_factory=list)  # rows per rule and severity
 
     def rows_read(self, entity: str) -> int:
         return sum(f.rows for f in self.files if f.entity == entity)
@@ -82,6 +84,7 @@ def run(
             engine.run(step)
             if step.target is not None:
                 staged.append(engine.stage(step, tables[step.target.name]))
+        result.findings = engine.fetch(findings_sql())
     summary = {"banklake.batch-id": result.batch_id, "banklake.version": __version__}
     for output in staged:
         say(f"committing {output.table.name()[-1]}")

@@ -98,19 +98,19 @@ def test_seed_query_merging_namesakes_is_shown(
     customers = next((landing / "customers").iterdir())
     accounts = next((landing / "accounts").iterdir())
     customers.write_text(
-        customers.read_text() + "CUST_TWIN1,Ada Twin,a1@example.com,UK\n"
-        "CUST_TWIN2,Ada Twin,a2@example.com,UK\n"
+        customers.read_text() + "CUST_888888881,Ada Twin,a1@example.com,UK\n"
+        "CUST_888888882,Ada Twin,a2@example.com,UK\n"
     )
     accounts.write_text(
         accounts.read_text()
-        + "ACC_TWIN1,CUST_TWIN1,Savings,1.00\nACC_TWIN2,CUST_TWIN2,Savings,1.00\n"
+        + "ACC_888888881,CUST_888888881,Savings,1.00\nACC_888888882,CUST_888888882,Savings,1.00\n"
     )
     big = "9000000.00"  # large enough to lead any generated customer
     write_csv(
         landing / "transactions" / "transactions_2020-01-01.csv",
         "tx_id,account_id,amount,tx_type,timestamp\n"
-        f"TW1,ACC_TWIN1,{big},Credit,2020-01-01 10:00:00\n"
-        f"TW2,ACC_TWIN2,{big},Credit,2020-01-01 10:00:00\n",
+        f"TX_88888881,ACC_888888881,{big},Credit,2020-01-01 10:00:00\n"
+        f"TX_88888882,ACC_888888882,{big},Credit,2020-01-01 10:00:00\n",
     )
     run(settings, engine)
     details = verify(settings).checks[1].details

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
@@ -52,6 +52,10 @@ class Engine(ABC):
     @abstractmethod
     def run(self, step: Step) -> None:
         """Make the step's result available to later steps under ``step.name``."""
+
+    @abstractmethod
+    def fetch(self, sql: str) -> list[dict[str, Any]]:
+        """Run a small query written in the plan's dialect and return its rows."""
 
     @abstractmethod
     def stage(self, step: Step, table: Table) -> Staged:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import duckdb
@@ -62,6 +63,11 @@ class EmbeddedEngine(Engine):
         kind = "TABLE" if step.materialize else "VIEW"
         sql = compile_sql(step.sql, self.dialect)
         self.connection.execute(f"CREATE OR REPLACE TEMP {kind} {step.name} AS {sql}")
+
+    def fetch(self, sql: str) -> list[dict[str, Any]]:
+        cursor = self.connection.execute(compile_sql(sql, self.dialect))
+        columns = [column[0] for column in cursor.description or []]
+        return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
     def stage(self, step: Step, table: Table) -> Staged:
         return Staged(table, write_data_files(self.connection, step.name, table))

@@ -21,7 +21,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from banklake.bronze.landing import dimension_file_name, transactions_file_name
-from banklake.contracts import ACCOUNTS, CUSTOMERS, TRANSACTIONS, Entity
+from banklake.contracts import ACCOUNTS, CUSTOMERS, KNOWN_COUNTRIES, TRANSACTIONS, Entity
 
 CHUNK_ROWS = 1_000_000
 
@@ -111,7 +111,7 @@ LAST_NAMES = [
 ]
 EMAIL_DOMAINS = ("example.com", "example.org", "mail.example.net")
 # Country names as the seed writes them, with a realistic skew towards the bank's home markets.
-COUNTRIES = ("USA", "UK", "India", "Germany", "France", "Canada", "Singapore", "Australia")
+COUNTRIES = KNOWN_COUNTRIES[:8]
 COUNTRY_WEIGHTS = (0.28, 0.2, 0.18, 0.12, 0.07, 0.06, 0.05, 0.04)
 # Relative activity by hour of day (00..23) and by weekday (Monday..Sunday).
 HOUR_WEIGHTS = (

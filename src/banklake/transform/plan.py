@@ -36,7 +36,8 @@ from banklake.contracts import (
 )
 
 SOURCE_DIALECT = "spark"
-FAILED_RULES = "_failed_rules"
+FAILED_RULES = "_failed_rules"  # error rules: the row is quarantined
+WARNED_RULES = "_warned_rules"  # warn rules: the row loads, flagged
 _BATCH_ID = re.compile(r"^[0-9A-Za-z_.:-]+$")
 
 
@@ -135,17 +136,31 @@ def _failure(rule: Rule, outcome: str) -> str:
     return f"CASE WHEN COALESCE({rule.check}, FALSE) THEN NULL ELSE {outcome} END"
 
 
-def _error_rules(entity: Entity) -> list[Rule]:
-    return [rule for rule in rules_for(entity.name) if rule.severity is Severity.ERROR]
+def _rule_ids(entity: Entity, severity: Severity) -> str:
+    """The ids of the rules of one severity that the row fails, comma-separated ('' if none)."""
+    rules = [rule for rule in rules_for(entity.name) if rule.severity is severity]
+    if not rules:
+        return "''"
+    return f"CONCAT_WS(',', {', '.join(_failure(rule, _sql_string(rule.id)) for rule in rules)})"
 
 
 def checked_sql(entity: Entity) -> str:
-    """Every prepared row with the ids of the error rules it fails ('' if none)."""
-    failed = ", ".join(_failure(rule, _sql_string(rule.id)) for rule in _error_rules(entity))
+    """Every prepared row with the ids of the rules it fails, by severity."""
     return f"""
 SELECT _source_file, _line_number, {", ".join(CHECKED_COLUMNS[entity.name])},
-  CONCAT_WS(',', {failed}) AS {FAILED_RULES}
+  {_rule_ids(entity, Severity.ERROR)} AS {FAILED_RULES},
+  {_rule_ids(entity, Severity.WARN)} AS {WARNED_RULES}
 FROM ({PREPARED[entity.name]}) prepared"""
+
+
+def _all_failed(prefix: str = "") -> str:
+    return f"CONCAT_WS(',', NULLIF({prefix}{FAILED_RULES}, ''), NULLIF({prefix}{WARNED_RULES}, ''))"
+
+
+# The warn rules a loaded row failed, as an array (NULL when it passed them all).
+_QUALITY_FLAGS = (
+    f"CASE WHEN {WARNED_RULES} = '' THEN NULL ELSE SPLIT({WARNED_RULES}, ',') END AS quality_flags"
+)
 
 
 def _reasons(entity: Entity) -> str:
@@ -154,12 +169,12 @@ def _reasons(entity: Entity) -> str:
     Built only for the few rows that failed, not for every row checked.
     """
     parts = []
-    for rule in _error_rules(entity):
+    for rule in rules_for(entity.name):
         reason = _sql_string(rule.reason)
         if rule.column is not None:
             value = f"""CONCAT(' (got "', NULLIF(b.`{rule.column}`, ''), '")')"""
             reason = f"CONCAT({reason}, COALESCE({value}, ' (missing)'))"
-        failed = f"CONCAT(',', c.{FAILED_RULES}, ',') LIKE '%,{rule.id},%'"
+        failed = f"CONCAT(',', {_all_failed('c.')}, ',') LIKE '%,{rule.id},%'"
         parts.append(f"CASE WHEN {failed} THEN {reason} END")
     return f"CONCAT_WS('; ', {', '.join(parts)})"
 
@@ -169,7 +184,7 @@ def _quarantined(entity: Entity, batch_id: str) -> str:
     return f"""
 SELECT {_sql_string(batch_id)} AS batch_id, '{entity.name}' AS entity,
   c._source_file AS source_file, c._line_number AS line_number,
-  SPLIT(c.{FAILED_RULES}, ',') AS rule_ids, {_reasons(entity)} AS reasons,
+  SPLIT({_all_failed("c.")}, ',') AS rule_ids, {_reasons(entity)} AS reasons,
   TO_JSON(NAMED_STRUCT({record})) AS record, CURRENT_TIMESTAMP() AS quarantined_at
 FROM {entity.name}_checked c
 JOIN bronze_{entity.name} b
@@ -188,15 +203,15 @@ FROM bronze_malformed"""
 
 
 _SILVER_CUSTOMERS = f"""
-SELECT customer_id, name, email, country, _source_file AS source_file
+SELECT customer_id, name, email, country, _source_file AS source_file, {_QUALITY_FLAGS}
 FROM customers_checked WHERE {FAILED_RULES} = ''"""
 _SILVER_ACCOUNTS = f"""
 SELECT account_id, customer_id, account_type_value AS account_type,
-  balance_value AS balance, _source_file AS source_file
+  balance_value AS balance, _source_file AS source_file, {_QUALITY_FLAGS}
 FROM accounts_checked WHERE {FAILED_RULES} = ''"""
 _SILVER_TRANSACTIONS = f"""
 SELECT tx_id, account_id, amount_value AS amount, tx_type_value AS tx_type,
-  tx_timestamp, tx_date, _source_file AS source_file
+  tx_timestamp, tx_date, _source_file AS source_file, {_QUALITY_FLAGS}
 FROM transactions_checked WHERE {FAILED_RULES} = ''"""
 _ENRICHED = f"""
 SELECT t.tx_id, t.account_id, a.customer_id, t.amount_value AS amount,
@@ -222,6 +237,24 @@ def plan(batch_id: str) -> list[Step]:
         Step("quarantine", quarantine_sql(batch_id), QUARANTINE),
         Step("enriched_transactions", _ENRICHED, ENRICHED_TRANSACTIONS),
     ]
+
+
+def findings_sql() -> str:
+    """Rows per entity, severity and rule: what the run quarantined and what it flagged."""
+    parts = [
+        f"""SELECT '{entity.name}' AS entity, '{severity}' AS severity, rule_id
+FROM {entity.name}_checked LATERAL VIEW EXPLODE(SPLIT({column}, ',')) found AS rule_id
+WHERE {column} <> ''"""
+        for entity in ENTITIES
+        for severity, column in (("error", FAILED_RULES), ("warn", WARNED_RULES))
+    ]
+    malformed = (
+        f"SELECT entity, 'error' AS severity, '{MALFORMED_ROW_RULE}' AS rule_id"
+        " FROM bronze_malformed"
+    )
+    union = "\nUNION ALL\n".join([*parts, malformed])
+    return f"""SELECT entity, severity, rule_id, COUNT(*) AS rows FROM ({union}) findings
+GROUP BY entity, severity, rule_id ORDER BY entity, severity, rule_id"""
 
 
 @cache
