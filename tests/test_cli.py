@@ -142,3 +142,27 @@ def test_demo_end_to_end_and_refuses_foreign_folders(tmp_path: Path) -> None:
     (tmp_path / "mine").mkdir()
     code, _, err = invoke("demo", "--landing", tmp_path / "mine")
     assert code == 2 and "was not made by `banklake demo`" in err.replace("\n", " ")
+
+
+def test_quarantine_list_filters(landed: Path) -> None:
+    bad = landed / "landing" / "transactions" / "transactions_2000-01-01.csv"
+    bad.write_text(
+        "tx_id,account_id,amount,tx_type,timestamp\n"
+        "TX_9900000001,ACC_000001,abc,Debit,2000-01-01 00:00:00\n"
+        "TX_9900000002,ACC_000001,1.00,Nope,2000-01-01 00:00:00\n"
+        "TX_9900000003,ACC_000001\n"
+    )
+    paths = ("--landing", landed / "landing", "--lakehouse", landed / "lh")
+    assert invoke("run", *paths)[0] == 0
+    code, out, _ = invoke("quarantine", "list", *paths, "--json")
+    listed = json.loads(out)
+    assert code == 0 and listed["total"] == 3
+    assert [r["line_number"] for r in listed["rows"]] == [2, 3, 4]
+    code, out, _ = invoke("quarantine", "list", *paths, "--rule", "tx_type_valid", "--json")
+    assert [r["line_number"] for r in json.loads(out)["rows"]] == [3]
+    code, out, _ = invoke("quarantine", "list", *paths, "--file", "2000-01-01", "--limit", "1")
+    assert code == 0 and "3 quarantined rows" in out and "showing 1 of 3" in out
+    code, out, _ = invoke("quarantine", "list", *paths, "--entity", "customers", "--json")
+    assert json.loads(out) == {"total": 0, "rows": []}
+    code, out, _ = invoke("quarantine", "list", *paths, "--rule", "x' OR '1'='1", "--json")
+    assert json.loads(out)["total"] == 0  # filters are literals, never SQL

@@ -215,6 +215,59 @@ def query(
         out.print(table)
 
 
+quarantine_app = typer.Typer(help="Inspect the rows that could not load.", no_args_is_help=True)
+app.add_typer(quarantine_app, name="quarantine")
+
+
+@quarantine_app.command("list")
+@_errors_as_messages
+def quarantine_list(
+    entity: Annotated[str | None, typer.Option(help="customers, accounts or transactions")] = None,
+    rule: Annotated[str | None, typer.Option(help="Only rows that failed this rule id")] = None,
+    file: Annotated[
+        str | None, typer.Option(help="Only rows from files whose path contains this")
+    ] = None,
+    batch: Annotated[str | None, typer.Option(help="Only rows of this batch id")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many rows")] = 50,
+    lakehouse: LakehousePath = None,
+    landing: UnusedLanding = None,
+    json_output: Json = False,
+) -> None:
+    """List quarantined rows with their file, line, failed rules and reasons."""
+    from banklake.lakehouse.catalog import Lakehouse
+    from banklake.transform.plan import sql_literal
+    from banklake.verify.query import LocalQueries
+
+    settings = _settings(lakehouse=lakehouse)
+    conditions = ["TRUE"]
+    if entity:
+        conditions.append(f"entity = {sql_literal(entity)}")
+    if rule:
+        conditions.append(f"contains(rule_ids, {sql_literal(rule)})")
+    if file:
+        conditions.append(f"strpos(source_file, {sql_literal(file)}) > 0")
+    if batch:
+        conditions.append(f"batch_id = {sql_literal(batch)}")
+    where = " AND ".join(conditions)
+    lakehouse_ = Lakehouse.local(settings.lakehouse, settings.namespace)
+    with LocalQueries(lakehouse_, settings.table_bucket, settings.timezone) as queries:
+        total = queries.scalar(f"SELECT count(*) FROM quarantine WHERE {where}")
+        rows = queries.query(
+            f"SELECT * FROM quarantine WHERE {where} "
+            f"ORDER BY source_file, line_number LIMIT {max(limit, 0)}"
+        ).to_pylist()
+    if json_output:
+        _emit_json({"total": total, "rows": rows})
+        return
+    table = Table("entity", "where", "rules", "reasons", title=f"{total:,} quarantined rows")
+    for row in rows:
+        where_found = f"{row['source_file']}:{row['line_number']}"
+        table.add_row(row["entity"], where_found, ", ".join(row["rule_ids"]), row["reasons"])
+    out.print(table)
+    if total > len(rows):
+        out.print(f"showing {len(rows):,} of {total:,}; use --limit or filters for more")
+
+
 @app.command()
 @_errors_as_messages
 def maintain(

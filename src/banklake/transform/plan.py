@@ -141,7 +141,7 @@ def _rule_ids(entity: Entity, severity: Severity) -> str:
     rules = [rule for rule in rules_for(entity.name) if rule.severity is severity]
     if not rules:
         return "''"
-    return f"CONCAT_WS(',', {', '.join(_failure(rule, _sql_string(rule.id)) for rule in rules)})"
+    return f"CONCAT_WS(',', {', '.join(_failure(rule, sql_literal(rule.id)) for rule in rules)})"
 
 
 def checked_sql(entity: Entity) -> str:
@@ -170,7 +170,7 @@ def _reasons(entity: Entity) -> str:
     """
     parts = []
     for rule in rules_for(entity.name):
-        reason = _sql_string(rule.reason)
+        reason = sql_literal(rule.reason)
         if rule.column is not None:
             value = f"""CONCAT(' (got "', NULLIF(b.`{rule.column}`, ''), '")')"""
             reason = f"CONCAT({reason}, COALESCE({value}, ' (missing)'))"
@@ -182,7 +182,7 @@ def _reasons(entity: Entity) -> str:
 def _quarantined(entity: Entity, batch_id: str) -> str:
     record = ", ".join(f"'{column}', b.`{column}`" for column in entity.source_columns)
     return f"""
-SELECT {_sql_string(batch_id)} AS batch_id, '{entity.name}' AS entity,
+SELECT {sql_literal(batch_id)} AS batch_id, '{entity.name}' AS entity,
   c._source_file AS source_file, c._line_number AS line_number,
   SPLIT({_all_failed("c.")}, ',') AS rule_ids, {_reasons(entity)} AS reasons,
   TO_JSON(NAMED_STRUCT({record})) AS record, CURRENT_TIMESTAMP() AS quarantined_at
@@ -194,7 +194,7 @@ WHERE c.{FAILED_RULES} <> ''"""
 
 def quarantine_sql(batch_id: str) -> str:
     malformed = f"""
-SELECT {_sql_string(batch_id)} AS batch_id, entity, _source_file AS source_file,
+SELECT {sql_literal(batch_id)} AS batch_id, entity, _source_file AS source_file,
   _line_number AS line_number, ARRAY('{MALFORMED_ROW_RULE}') AS rule_ids, reason AS reasons,
   text AS record, CURRENT_TIMESTAMP() AS quarantined_at
 FROM bronze_malformed"""
@@ -267,5 +267,6 @@ def compile_sql(sql: str, dialect: str) -> str:
     return sqlglot.transpile(sql, read=SOURCE_DIALECT, write=dialect, pretty=True)[0]
 
 
-def _sql_string(text: str) -> str:
+def sql_literal(text: str) -> str:
+    """A SQL string literal holding ``text`` exactly (the same in every dialect here)."""
     return "'" + text.replace("'", "''") + "'"

@@ -24,6 +24,7 @@ from banklake.config import Settings
 from banklake.contracts import ENRICHED_TRANSACTIONS, TABLES, TRANSACTIONS
 from banklake.lakehouse.catalog import Lakehouse
 from banklake.lakehouse.policy import JOBS, job_status, policy_from_properties
+from banklake.transform.plan import sql_literal
 from banklake.verify.query import LocalQueries
 
 SEED_COUNT_SQL = 'SELECT count(*) FROM "s3tablescatalog"."analytics_db"."enriched_transactions";'
@@ -147,7 +148,7 @@ def business_logic(settings: Settings, queries: LocalQueries, lakehouse: Lakehou
 
 def namesakes(queries: LocalQueries, namespace: str, rows: list[dict[str, Any]]) -> dict[str, int]:
     """Names in the seed's result that belong to several customers, with how many."""
-    names = ", ".join("'" + str(row["name"]).replace("'", "''") + "'" for row in rows)
+    names = ", ".join(sql_literal(str(row["name"])) for row in rows)
     if not names:
         return {}
     found = queries.query(
