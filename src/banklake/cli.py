@@ -82,6 +82,10 @@ def generate(
         typer.Option(formats=["%Y-%m-%d"], help="Last business day [default: today]"),
     ] = None,
     seed: Annotated[int, typer.Option(help="Random seed: same options and seed, same bytes")] = 42,
+    defect_rate: Annotated[
+        float,
+        typer.Option(help="Share of rows given a labelled defect; writes defects_manifest.json"),
+    ] = 0.0,
     landing: Landing = None,
     lakehouse: UnusedLakehouse = None,
     json_output: Json = False,
@@ -98,6 +102,7 @@ def generate(
         transactions=transactions,
         end_date=end_date.date() if end_date else date.today(),
         seed=seed,
+        defect_rate=defect_rate,
     )
     with progress.bar(progress.enabled(json_output), days, "generating days") as advance:
         files = generate_files(spec, settings.landing, on_day=lambda _day: advance())
@@ -107,6 +112,7 @@ def generate(
         "files": [str(p) for p in (files.customers, files.accounts, *files.transactions)],
         "first_day": spec.start_date.isoformat(),
         "last_day": spec.end_date.isoformat(),
+        "defects_manifest": str(files.manifest) if files.manifest else None,
     }
     if json_output:
         _emit_json(result)

@@ -7,8 +7,9 @@ volume and the same options and seed always give byte-identical files.
 
 from __future__ import annotations
 
+import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -22,6 +23,15 @@ import pyarrow.csv as pacsv
 
 from banklake.bronze.landing import dimension_file_name, transactions_file_name
 from banklake.contracts import ACCOUNTS, CUSTOMERS, KNOWN_COUNTRIES, TRANSACTIONS, Entity
+from banklake.generate.defects import (
+    CUSTOMER_DEFECTS,
+    MANIFEST_NAME,
+    TRANSACTION_DEFECTS,
+    DefectKind,
+    Injected,
+    inject,
+    truncate_lines,
+)
 
 CHUNK_ROWS = 1_000_000
 
@@ -127,7 +137,14 @@ _AMOUNT_SIGMA = np.array([1.1, 1.0, 0.4])
 MAX_AMOUNT_CENTS = 25_000_000  # 250,000.00: larger single transactions are out of scope here
 
 _TX_TYPES = pa.array(["Debit", "Credit"])
-_STREAM_CUSTOMERS, _STREAM_ACCOUNTS, _STREAM_DAY_COUNTS, _STREAM_ACTIVITY, _STREAM_DAY = range(5)
+(
+    _STREAM_CUSTOMERS,
+    _STREAM_ACCOUNTS,
+    _STREAM_DAY_COUNTS,
+    _STREAM_ACTIVITY,
+    _STREAM_DAY,
+    _STREAM_DEFECTS,
+) = range(6)
 
 
 @dataclass(frozen=True)
@@ -138,6 +155,7 @@ class GeneratorSpec:
     transactions: int = 1_000_000
     end_date: date = field(default_factory=date.today)
     seed: int = 42
+    defect_rate: float = 0.0  # share of rows given one labelled defect (see defects.py)
 
     @property
     def start_date(self) -> date:
@@ -154,6 +172,7 @@ class GeneratedFiles:
     accounts: Path
     transactions: list[Path]
     rows: dict[str, int]
+    manifest: Path | None = None  # the injected defects, when there are any
 
 
 def generate(
@@ -164,29 +183,45 @@ def generate(
     customer_ids = _ids("CUST_", spec.customers)
     account_ids = _ids("ACC_", spec.accounts)
     snapshot = spec.end_date
-    customers_path = _write(
-        landing / CUSTOMERS.folder / dimension_file_name(CUSTOMERS, snapshot),
-        CUSTOMERS,
-        iter([_customers(spec, customer_ids)]),
+    customers_name = dimension_file_name(CUSTOMERS, snapshot)
+    customers = _with_defects(
+        spec,
+        _customers(spec, customer_ids),
+        CUSTOMER_DEFECTS,
+        f"{CUSTOMERS.folder}/{customers_name}",
+        (0,),
     )
+    customers_path = _write(landing / CUSTOMERS.folder / customers_name, CUSTOMERS, [customers])
     accounts_path = _write(
         landing / ACCOUNTS.folder / dimension_file_name(ACCOUNTS, snapshot),
         ACCOUNTS,
-        iter([_accounts(spec, account_ids, customer_ids)]),
+        [Injected(_accounts(spec, account_ids, customer_ids), [], [])],
     )
     activity = _rng(spec, _STREAM_ACTIVITY).lognormal(0.0, 1.2, spec.accounts)
     activity /= activity.sum()
     day_counts = _day_counts(spec)
     first_tx = np.concatenate([[1], 1 + np.cumsum(day_counts)[:-1]])
 
+    found: dict[int, list[Injected]] = {}
+
     def write_day(index: int) -> Path:
         day = spec.business_days[index]
+        name = transactions_file_name(day)
         chunks = _transaction_chunks(
             spec, index, day, int(day_counts[index]), int(first_tx[index]), account_ids, activity
         )
-        return _write(
-            landing / TRANSACTIONS.folder / transactions_file_name(day), TRANSACTIONS, chunks
-        )
+        injected = found.setdefault(index, [])
+
+        def labelled() -> Iterator[Injected]:
+            line = 2
+            for chunk, table in enumerate(chunks):
+                file = f"{TRANSACTIONS.folder}/{name}"
+                stream = (1, index, chunk)
+                injected.append(_with_defects(spec, table, TRANSACTION_DEFECTS, file, stream, line))
+                line += table.num_rows
+                yield injected[-1]
+
+        return _write(landing / TRANSACTIONS.folder / name, TRANSACTIONS, labelled())
 
     # NumPy and Arrow release the GIL, so days generate in parallel; each day has its own random
     # stream, so the files do not depend on which thread wrote them.
@@ -203,7 +238,35 @@ def generate(
         ACCOUNTS.name: spec.accounts,
         TRANSACTIONS.name: spec.transactions,
     }
-    return GeneratedFiles(customers_path, accounts_path, tx_paths, rows)
+    manifest = None
+    if spec.defect_rate > 0:
+        chunks = [customers, *(c for index in sorted(found) for c in found[index])]
+        manifest = _write_manifest(landing, spec, [r for c in chunks for r in c.records])
+    return GeneratedFiles(customers_path, accounts_path, tx_paths, rows, manifest)
+
+
+def _with_defects(
+    spec: GeneratorSpec,
+    table: pa.Table,
+    kinds: tuple[DefectKind, ...],
+    file: str,
+    stream: tuple[int, ...],
+    first_line: int = 2,
+) -> Injected:
+    if spec.defect_rate <= 0:
+        return Injected(table, [], [])
+    rng = _rng(spec, _STREAM_DEFECTS, *stream)
+    entity = next(e for e in (CUSTOMERS, TRANSACTIONS) if file.startswith(f"{e.folder}/"))
+    return inject(table, kinds, spec.defect_rate, rng, entity.name, entity.key, file, first_line)
+
+
+def _write_manifest(landing: Path, spec: GeneratorSpec, records: list[dict[str, object]]) -> Path:
+    path = landing / MANIFEST_NAME
+    partial = path.with_name(f".{path.name}.partial")
+    document = {"seed": spec.seed, "defect_rate": spec.defect_rate, "defects": records}
+    partial.write_text(json.dumps(document, indent=1) + "\n")
+    os.replace(partial, path)
+    return path
 
 
 def _check(spec: GeneratorSpec) -> None:
@@ -214,6 +277,8 @@ def _check(spec: GeneratorSpec) -> None:
             raise UsageError(f"--{name} must be at least 1, got {getattr(spec, name)}")
     if spec.transactions < 0:
         raise UsageError(f"--transactions must not be negative, got {spec.transactions}")
+    if not 0 <= spec.defect_rate <= 0.5:
+        raise UsageError(f"--defect-rate must be between 0 and 0.5, got {spec.defect_rate}")
 
 
 def _rng(spec: GeneratorSpec, *stream: int) -> np.random.Generator:
@@ -384,15 +449,26 @@ def _timestamps(day: date, seconds: np.ndarray) -> pa.Array:
     return _text(matrix)
 
 
-def _write(path: Path, entity: Entity, tables: Iterator[pa.Table]) -> Path:
+def _write(path: Path, entity: Entity, chunks: Iterable[Injected]) -> Path:
     """Write CSV chunks to a temporary name and rename it: a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
-    schema = pa.schema([(column, pa.string()) for column in entity.source_columns])
+    columns = list(entity.source_columns)
+    schema = pa.schema([(column, pa.string()) for column in columns])
     # Generated values never contain a delimiter, quote or line break, so nothing needs quoting.
     options = pacsv.WriteOptions(quoting_style="none", quoting_header="none")
-    with pacsv.CSVWriter(partial, schema, write_options=options) as writer:
-        for table in tables:
-            writer.write_table(table.select(list(entity.source_columns)))
+    rows_only = pacsv.WriteOptions(quoting_style="none", include_header=False)
+    with (
+        partial.open("wb") as handle,
+        pacsv.CSVWriter(handle, schema, write_options=options) as writer,
+    ):
+        for chunk in chunks:
+            if not chunk.truncated:
+                writer.write_table(chunk.table.select(columns))
+                continue
+            # A cut-short line cannot come from the CSV writer: write this chunk as edited text.
+            buffer = pa.BufferOutputStream()
+            pacsv.write_csv(chunk.table.select(columns), buffer, write_options=rows_only)
+            handle.write(truncate_lines(buffer.getvalue().to_pybytes(), chunk.truncated))
     os.replace(partial, path)
     return path
