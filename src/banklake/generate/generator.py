@@ -202,7 +202,8 @@ def generate(
     day_counts = _day_counts(spec)
     first_tx = np.concatenate([[1], 1 + np.cumsum(day_counts)[:-1]])
 
-    found: dict[int, list[Injected]] = {}
+    # Only the manifest records are kept, never the chunks: memory stays bounded.
+    found: dict[int, list[dict[str, object]]] = {}
 
     def write_day(index: int) -> Path:
         day = spec.business_days[index]
@@ -210,16 +211,18 @@ def generate(
         chunks = _transaction_chunks(
             spec, index, day, int(day_counts[index]), int(first_tx[index]), account_ids, activity
         )
-        injected = found.setdefault(index, [])
+        records = found.setdefault(index, [])
 
         def labelled() -> Iterator[Injected]:
             line = 2
+            file = f"{TRANSACTIONS.folder}/{name}"
             for chunk, table in enumerate(chunks):
-                file = f"{TRANSACTIONS.folder}/{name}"
-                stream = (1, index, chunk)
-                injected.append(_with_defects(spec, table, TRANSACTION_DEFECTS, file, stream, line))
+                injected = _with_defects(
+                    spec, table, TRANSACTION_DEFECTS, file, (1, index, chunk), line
+                )
+                records.extend(injected.records)
                 line += table.num_rows
-                yield injected[-1]
+                yield injected
 
         return _write(landing / TRANSACTIONS.folder / name, TRANSACTIONS, labelled())
 
@@ -240,8 +243,8 @@ def generate(
     }
     manifest = None
     if spec.defect_rate > 0:
-        chunks = [customers, *(c for index in sorted(found) for c in found[index])]
-        manifest = _write_manifest(landing, spec, [r for c in chunks for r in c.records])
+        days = [record for index in sorted(found) for record in found[index]]
+        manifest = _write_manifest(landing, spec, [*customers.records, *days])
     return GeneratedFiles(customers_path, accounts_path, tx_paths, rows, manifest)
 
 
