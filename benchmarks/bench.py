@@ -154,7 +154,7 @@ def bench_queries(rows: int, repeats: int) -> dict[str, Any]:
         "Test 2: corrected SQL": lambda: queries.query(
             checks.corrected_top3_sql(settings.table_bucket, settings.namespace)
         ),
-        "Test 3: maintenance policy": lambda: checks.maintenance(lakehouse),
+        "Test 3: maintenance policy": lambda: checks.maintenance(lakehouse.tables()),
     }
     timings = {}
     for name, call in work.items():

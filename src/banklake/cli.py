@@ -18,7 +18,7 @@ from rich.console import Console
 from rich.table import Table
 
 from banklake import progress
-from banklake.config import Settings, load_settings
+from banklake.config import load_settings
 from banklake.errors import BanklakeError, UsageError
 
 app = typer.Typer(
@@ -64,10 +64,6 @@ def _emit_json(data: Any) -> None:
     sys.stdout.write(to_json(data) + "\n")
 
 
-def _settings(**flags: Any) -> Settings:
-    return load_settings(**flags)
-
-
 @app.command()
 @_errors_as_messages
 def generate(
@@ -94,7 +90,7 @@ def generate(
     from banklake.generate import GeneratorSpec
     from banklake.generate import generate as generate_files
 
-    settings = _settings(landing=landing)
+    settings = load_settings(landing=landing)
     spec = GeneratorSpec(
         customers=customers,
         accounts=accounts,
@@ -135,7 +131,7 @@ def run(
     """Load the landing zone into the Silver, quarantine and Gold Iceberg tables."""
     from banklake.pipeline import run as run_pipeline
 
-    settings = _settings(landing=landing, lakehouse=lakehouse)
+    settings = load_settings(landing=landing, lakehouse=lakehouse)
     with progress.status(progress.enabled(json_output)) as say:
         result = run_pipeline(settings, engine, progress=say)
     if json_output:
@@ -168,7 +164,7 @@ def verify(
     from banklake.verify.checks import verify as run_checks
     from banklake.verify.report import write_reports
 
-    settings = _settings(landing=landing, lakehouse=lakehouse, reports=reports)
+    settings = load_settings(landing=landing, lakehouse=lakehouse, reports=reports)
     verification = run_checks(settings)
     markdown, machine = write_reports(verification, settings.reports)
     if json_output:
@@ -204,7 +200,7 @@ def query(
 
     if output_format not in ("table", "csv", "json"):
         raise UsageError(f"--format must be table, csv or json, not {output_format!r}")
-    settings = _settings(lakehouse=lakehouse)
+    settings = load_settings(lakehouse=lakehouse)
     lakehouse_ = Lakehouse.local(settings.lakehouse, settings.namespace)
     with LocalQueries(lakehouse_, settings.table_bucket, settings.timezone) as queries:
         result = queries.query(sql)
@@ -244,7 +240,7 @@ def quarantine_list(
     from banklake.transform.plan import sql_literal
     from banklake.verify.query import LocalQueries
 
-    settings = _settings(lakehouse=lakehouse)
+    settings = load_settings(lakehouse=lakehouse)
     conditions = ["TRUE"]
     if entity:
         conditions.append(f"entity = {sql_literal(entity)}")
@@ -282,7 +278,7 @@ def maintain(
     """Compact small files, expire old snapshots and remove unreferenced files, by policy."""
     from banklake.pipeline import maintain as run_maintenance
 
-    settings = _settings(lakehouse=lakehouse)
+    settings = load_settings(lakehouse=lakehouse)
     with progress.status(progress.enabled(json_output)) as say:
         say("maintaining tables")
         results = run_maintenance(settings)
@@ -306,7 +302,7 @@ def demo(
     days: Annotated[int, typer.Option(help="Business days, ending today")] = 30,
 ) -> None:
     """Generate a dataset, run the pipeline, maintain and verify, and write the report."""
-    settings = _settings(landing=landing, lakehouse=lakehouse, reports=reports)
+    settings = load_settings(landing=landing, lakehouse=lakehouse, reports=reports)
     for folder in (settings.landing, settings.lakehouse):
         _reset_demo_folder(folder)
     out.rule("1/5 generate")

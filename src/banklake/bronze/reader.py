@@ -9,6 +9,7 @@ quoted field itself contains a line break.
 
 from __future__ import annotations
 
+import csv
 import os
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -138,8 +139,6 @@ _HEADER_ONLY_PROBE = 64 * 1024
 
 
 def _field_count(text: str) -> int:
-    import csv
-
     return len(next(csv.reader([text]), []))
 
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import duckdb
 import pyarrow as pa
@@ -25,8 +23,7 @@ from banklake.bronze.reader import MALFORMED_SCHEMA, read_files
 from banklake.config import Settings
 from banklake.contracts import ENTITIES
 from banklake.engines.base import Engine, FileCount, Staged
-from banklake.errors import LakehouseError
-from banklake.lakehouse.catalog import parquet_field_ids
+from banklake.lakehouse.catalog import local_path, parquet_field_ids
 from banklake.transform import Step, compile_sql
 
 
@@ -76,16 +73,6 @@ class EmbeddedEngine(Engine):
         self.connection.close()
 
 
-def _local_path(location: str) -> Path:
-    parsed = urlparse(location)
-    if parsed.scheme not in ("", "file"):
-        raise LakehouseError(
-            f"the embedded engine writes to local warehouses only, not {location}; "
-            "point --lakehouse at a local folder"
-        )
-    return Path(parsed.path)
-
-
 def write_data_files(
     connection: duckdb.DuckDBPyConnection, relation: str, table: Table
 ) -> list[DataFile]:
@@ -96,7 +83,7 @@ def write_data_files(
     """
     schema = table.schema()
     # A fresh folder per write: concurrent or crashed writes never mix their files.
-    folder = _local_path(table.location()) / "data" / f"{uuid.uuid4()}"
+    folder = local_path(table.location()) / "data" / f"{uuid.uuid4()}"
     folder.mkdir(parents=True)
     options = {
         "FORMAT": "parquet",
@@ -134,7 +121,7 @@ def write_data_files(
 
 def rewrite_data_files(table: Table, data_files: list[DataFile]) -> list[DataFile]:
     """Compaction's rewrite: the rows of ``data_files`` as new files near the target size."""
-    paths = ", ".join(f"'{_local_path(f.file_path)}'" for f in data_files)
+    paths = ", ".join(f"'{local_path(f.file_path)}'" for f in data_files)
     with duckdb.connect() as connection:
         return write_data_files(connection, f"read_parquet([{paths}])", table)
 

@@ -23,6 +23,7 @@ import pyarrow.csv as pacsv
 
 from banklake.bronze.landing import dimension_file_name, transactions_file_name
 from banklake.contracts import ACCOUNTS, CUSTOMERS, KNOWN_COUNTRIES, TRANSACTIONS, Entity
+from banklake.errors import UsageError
 from banklake.generate.defects import (
     CUSTOMER_DEFECTS,
     MANIFEST_NAME,
@@ -273,8 +274,6 @@ def _write_manifest(landing: Path, spec: GeneratorSpec, records: list[dict[str, 
 
 
 def _check(spec: GeneratorSpec) -> None:
-    from banklake.errors import UsageError
-
     for name in ("customers", "accounts", "days"):
         if getattr(spec, name) < 1:
             raise UsageError(f"--{name} must be at least 1, got {getattr(spec, name)}")

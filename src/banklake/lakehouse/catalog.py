@@ -12,6 +12,7 @@ import contextlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
@@ -87,6 +88,17 @@ def parquet_field_ids(schema: Schema) -> dict[str, object]:
         else:
             ids[field.name] = field.field_id
     return ids
+
+
+def local_path(location: str) -> Path:
+    """The local path of a ``file://`` location (as PyIceberg writes them, not percent-encoded)."""
+    parsed = urlparse(location)
+    if parsed.scheme not in ("", "file"):
+        raise LakehouseError(
+            f"only local warehouses are supported here, not {location}; "
+            "point --lakehouse at a local folder"
+        )
+    return Path(parsed.path)
 
 
 def open_catalog(lakehouse: Path) -> Catalog:

@@ -13,16 +13,17 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
 from banklake.config import MaintenancePolicy
+from banklake.lakehouse.catalog import local_path
 from banklake.lakehouse.policy import (
     COMPACTION,
     SNAPSHOT_MANAGEMENT,
     UNREFERENCED_FILE_REMOVAL,
+    JobStatus,
     job_properties,
     policy_from_properties,
 )
@@ -35,7 +36,7 @@ Rewriter = Callable[[Table, list[DataFile]], list[DataFile]]
 @dataclass(frozen=True)
 class JobResult:
     job: str
-    status: str
+    status: JobStatus
     before: int
     after: int
     detail: str
@@ -56,7 +57,7 @@ def maintain(table: Table, rewrite: Rewriter, now: datetime | None = None) -> li
     ]
     evidence: dict[str, str] = {}
     for result in results:
-        evidence |= job_properties(result.job, result.status, now, result.summary)  # type: ignore[arg-type]
+        evidence |= job_properties(result.job, result.status, now, result.summary)
     with table.transaction() as transaction:
         transaction.set_properties(evidence)
     return results
@@ -132,11 +133,11 @@ def referenced_files(table: Table) -> set[str]:
             paths.add(manifest.manifest_path)
             for entry in manifest.fetch_manifest_entry(io, discard_deleted=True):
                 paths.add(entry.data_file.file_path)
-    return {_local(path) for path in paths}
+    return {str(local_path(path)) for path in paths}
 
 
 def remove_unreferenced_files(table: Table, policy: MaintenancePolicy, now: datetime) -> JobResult:
-    root = Path(_local(table.location()))
+    root = local_path(table.location())
     on_disk = [path for path in root.rglob("*") if path.is_file()]
     keep = referenced_files(table)
     cutoff = (now - timedelta(hours=policy.unreferenced_file_age_hours)).timestamp()
@@ -151,7 +152,3 @@ def remove_unreferenced_files(table: Table, policy: MaintenancePolicy, now: date
     return JobResult(
         UNREFERENCED_FILE_REMOVAL, "Successful", len(on_disk), len(on_disk) - removed, "files"
     )
-
-
-def _local(location: str) -> str:
-    return location.removeprefix("file://")

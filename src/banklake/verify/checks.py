@@ -18,10 +18,11 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow.compute as pc
+from pyiceberg.table import Table
 
 from banklake.bronze.landing import UTF8_BOM, discover
 from banklake.config import Settings
-from banklake.contracts import ENRICHED_TRANSACTIONS, TABLES, TRANSACTIONS
+from banklake.contracts import TRANSACTIONS
 from banklake.lakehouse.catalog import Lakehouse
 from banklake.lakehouse.policy import JOBS, job_status, policy_from_properties
 from banklake.transform.plan import sql_literal
@@ -76,8 +77,8 @@ def verify(settings: Settings) -> Verification:
     with LocalQueries(lakehouse, settings.table_bucket, settings.timezone) as queries:
         checks = [
             data_integrity(settings, queries),
-            business_logic(settings, queries, lakehouse),
-            maintenance(lakehouse),
+            business_logic(settings, queries, tables["enriched_transactions"]),
+            maintenance(tables),
         ]
     return Verification(
         generated_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -121,12 +122,12 @@ def data_integrity(settings: Settings, queries: LocalQueries) -> Check:
     )
 
 
-def business_logic(settings: Settings, queries: LocalQueries, lakehouse: Lakehouse) -> Check:
+def business_logic(settings: Settings, queries: LocalQueries, gold: Table) -> Check:
     corrected_sql = corrected_top3_sql(settings.table_bucket, settings.namespace)
     seed_rows = queries.query(SEED_TOP3_SQL).to_pylist()
     corrected_rows = queries.query(corrected_sql).to_pylist()
     today = datetime.now(ZoneInfo(settings.timezone)).date()
-    expected = independent_top3(lakehouse, today)
+    expected = independent_top3(gold, today)
     got = [(row["customer_id"], row["total_volume"]) for row in corrected_rows]
     return Check(
         "business_logic",
@@ -159,9 +160,8 @@ def namesakes(queries: LocalQueries, namespace: str, rows: list[dict[str, Any]])
     return dict(zip(found["name"].to_pylist(), found["customers"].to_pylist(), strict=True))
 
 
-def independent_top3(lakehouse: Lakehouse, today: date) -> list[tuple[str, Decimal]]:
+def independent_top3(gold: Table, today: date) -> list[tuple[str, Decimal]]:
     """The corrected query's answer, computed with PyIceberg and Arrow instead of SQL."""
-    gold = lakehouse.table(ENRICHED_TRANSACTIONS)
     rows = gold.scan(
         row_filter="tx_type = 'Credit'",
         selected_fields=("customer_id", "amount", "tx_date"),
@@ -178,12 +178,12 @@ def independent_top3(lakehouse: Lakehouse, today: date) -> list[tuple[str, Decim
     return ranked[:3]
 
 
-def maintenance(lakehouse: Lakehouse) -> Check:
+def maintenance(tables: dict[str, Table]) -> Check:
     per_table: dict[str, dict[str, Any]] = {}
-    for contract in TABLES:
-        properties = lakehouse.table(contract).properties
+    for name, table in tables.items():
+        properties = table.properties
         policy = policy_from_properties(properties)
-        per_table[contract.name] = {
+        per_table[name] = {
             "compaction": "enabled" if policy.compaction_enabled else "disabled",
             "target_file_size_mb": policy.target_file_size_mb,
             "min_snapshots_to_keep": policy.min_snapshots_to_keep,
@@ -206,13 +206,13 @@ def maintenance(lakehouse: Lakehouse) -> Check:
     )
 
 
-def _table_facts(name: str, table: Any) -> dict[str, Any]:
+def _table_facts(name: str, table: Table) -> dict[str, Any]:
     snapshot = table.current_snapshot()
     summary = snapshot.summary if snapshot else None
     return {
         "table": name,
-        "rows": int(summary["total-records"]) if summary else 0,
-        "data_files": int(summary["total-data-files"]) if summary else 0,
+        "rows": int(summary["total-records"] or 0) if summary else 0,
+        "data_files": int(summary["total-data-files"] or 0) if summary else 0,
         "snapshots": len(table.metadata.snapshots),
         "current_snapshot_id": snapshot.snapshot_id if snapshot else None,
         "format_version": table.metadata.format_version,

@@ -20,7 +20,7 @@ from pyiceberg.table import Table
 from sqlglot import exp
 
 from banklake.errors import QueryError
-from banklake.lakehouse.catalog import Lakehouse
+from banklake.lakehouse.catalog import Lakehouse, local_path
 
 ATHENA_DIALECT = "athena"
 S3_TABLES_CATALOG = "s3tablescatalog"
@@ -47,7 +47,7 @@ class LocalQueries:
         tasks = list(table.scan().plan_files())
         plain = len(table.metadata.schemas) == 1 and not any(task.delete_files for task in tasks)
         if tasks and plain:
-            files = ", ".join(f"'{task.file.file_path.removeprefix('file://')}'" for task in tasks)
+            files = ", ".join(f"'{local_path(task.file.file_path)}'" for task in tasks)
             self.connection.execute(
                 f"CREATE VIEW {target} AS SELECT * FROM read_parquet([{files}])"
             )
