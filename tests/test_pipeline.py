@@ -15,7 +15,6 @@ from tests.conftest import SMALL, write_csv
 
 from banklake.config import Settings, load_settings
 from banklake.contracts import ENRICHED_TRANSACTIONS, NAMESPACE, TABLES
-from banklake.errors import LandingError
 from banklake.lakehouse.catalog import Lakehouse
 from banklake.pipeline import RunResult, run
 
@@ -138,16 +137,20 @@ def test_bad_rows_are_quarantined_with_reasons(
         5: ["tx_account_known"],
         6: ["row_malformed"],
         7: ["tx_id_present"],
-        8: ["tx_id_unique"],
-        9: ["tx_id_unique"],
+        8: ["tx_id_conflict"],
+        9: ["tx_id_conflict"],
         10: ["amount_numeric", "tx_type_valid"],
     }
     assert rows[2]["reasons"] == 'amount is not a decimal number (got "abc")'
-    assert (
-        rows[6]["reasons"] == "expected 5 fields, found 2"
-        and rows[6]["record"] == "TX_930005,ACC_000001"
-    )
+    assert rows[6]["reasons"] == "expected 5 fields, found 2" and rows[6]["record"] is None
+    assert rows[6]["line_text"] == "TX_930005,ACC_000001"
     assert json.loads(rows[5]["record"])["account_id"] == "ACC_999999"
+    assert rows[5]["line_text"] == "TX_930004,ACC_999999,5.00,Debit,2020-01-01 10:00:00"
+    # Both versions of a conflicting key are held back, each naming where the others are.
+    file = "transactions/transactions_2020-01-01.csv"
+    versions = f"versions at {file}:8, {file}:9"
+    expected = f"tx_id has different versions in the lakehouse or batch ({versions})"
+    assert rows[8]["reasons"] == rows[9]["reasons"] == expected
     assert {r["batch_id"] for r in rows.values()} == {result.batch_id}
     gold = _scan(settings, "enriched_transactions")
     assert not pc.any(pc.starts_with(gold["tx_id"], "TX_93000")).as_py()
@@ -173,37 +176,41 @@ def test_orphan_account_cascades_to_its_transactions(
     }
 
 
-def test_rerun_changes_nothing_but_the_snapshot(
+def test_rerun_with_nothing_new_commits_nothing(
     settings: Settings, loaded: RunResult, engine: str
 ) -> None:
-    before = {
-        t.name: _scan(settings, t.name).sort_by(t.column_names[0])
-        for t in TABLES
-        if t.name != "quarantine"
-    }
+    before = _snapshots(settings)
     again = run(settings, engine)
-    assert [(t.table, t.rows) for t in again.tables] == [(t.table, t.rows) for t in loaded.tables]
-    for name, table in before.items():
-        assert _scan(settings, name).sort_by(table.column_names[0]).equals(table)
+    assert again.files == [] and again.tables == []
+    assert again.unchanged_files == len(loaded.files) == 12
+    assert _snapshots(settings) == before
 
 
 @pytest.mark.parametrize(
     ("content", "message"),
     [
         (b"", "file is empty"),
-        (b"tx_id,amount\n", "wrong header"),
+        (b"tx_id,amount\n", "wrong header: missing column(s) account_id, tx_type, timestamp"),
         (TX_HEADER.encode() + b"TX_X,ACC_000001,1.00,Debit,2020-01-01 \xff\n", "not UTF-8"),
     ],
 )
-def test_bad_file_stops_the_run_and_leaves_tables_untouched(
-    settings: Settings, loaded: RunResult, landing: Path, engine: str, content: bytes, message: str
+def test_a_bad_file_is_rejected_and_the_rest_of_the_batch_loads(
+    settings: Settings, landing: Path, engine: str, content: bytes, message: str
 ) -> None:
-    before = _snapshots(settings)
     bad = write_csv(landing / "transactions" / "transactions_2020-01-01.csv", content)
-    with pytest.raises(LandingError, match=message) as error:
-        run(settings, engine)
-    assert str(bad) in str(error.value)
-    assert _snapshots(settings) == before
+    result = run(settings, engine)
+    (rejected,) = result.rejected
+    assert rejected.source_file == "transactions/transactions_2020-01-01.csv"
+    assert str(bad) in str(rejected.problem) and message in str(rejected.problem)
+    assert _scan(settings, "enriched_transactions").num_rows == SMALL.transactions
+    ledger = _scan(settings, "load_ledger").to_pylist()
+    assert {r["source_file"]: r["status"] for r in ledger}[rejected.source_file] == "rejected"
+    # A corrected delivery of the same file is taken by the next run.
+    write_csv(bad, TX_HEADER + "TX_990001,ACC_000001,1.00,Debit,2020-01-01 10:00:00\n")
+    fixed = run(settings, engine)
+    assert [(f.source_file, f.status, f.rows_loaded) for f in fixed.files] == [
+        (rejected.source_file, "loaded", 1)
+    ]
 
 
 @pytest.mark.parametrize("codec", ["snappy", "zstd"])

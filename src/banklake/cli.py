@@ -11,7 +11,7 @@ import sys
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.table import Table
 from banklake import progress
 from banklake.config import load_settings
 from banklake.errors import BanklakeError, UsageError
+
+if TYPE_CHECKING:
+    from banklake.pipeline import RunResult
 
 app = typer.Typer(
     help="Banking analytics lakehouse: generate → land → Silver/Gold Iceberg → verify → maintain.",
@@ -126,30 +129,75 @@ def run(
     landing: Landing = None,
     lakehouse: LakehousePath = None,
     engine: Annotated[str, typer.Option(help="Engine that runs the transform")] = "embedded",
+    since: Annotated[
+        datetime | None,
+        typer.Option("--from", formats=["%Y-%m-%d"], help="Only files dated on or after this day"),
+    ] = None,
+    until: Annotated[
+        datetime | None,
+        typer.Option("--to", formats=["%Y-%m-%d"], help="Only files dated on or before this day"),
+    ] = None,
     json_output: Json = False,
 ) -> None:
-    """Load the landing zone into the Silver, quarantine and Gold Iceberg tables."""
+    """Load what is new in the landing zone into the Silver, quarantine and Gold tables.
+
+    Exit code 3: the run loaded the batch but refused some files (see the ledger).
+    """
     from banklake.pipeline import run as run_pipeline
 
     settings = load_settings(landing=landing, lakehouse=lakehouse)
     with progress.status(progress.enabled(json_output)) as say:
-        result = run_pipeline(settings, engine, progress=say)
+        result = run_pipeline(
+            settings,
+            engine,
+            progress=say,
+            since=since.date() if since else None,
+            until=until.date() if until else None,
+        )
+    _report_run(result, json_output)
+
+
+def _report_run(result: RunResult, json_output: bool) -> None:
     if json_output:
         _emit_json(result.to_dict())
-        return
-    table = Table(title=f"batch {result.batch_id} ({result.seconds:.1f} s, engine {engine})")
-    for column in ("table", "rows", "data files", "snapshot"):
-        table.add_column(column, justify="right" if column != "table" else "left")
-    for write in result.tables:
-        table.add_row(write.table, f"{write.rows:,}", str(write.data_files), str(write.snapshot_id))
-    out.print(table)
-    read = sum(f.rows for f in result.files)
-    out.print(f"Read {read:,} rows from {len(result.files)} files in {settings.landing}/")
-    for severity, verb in (("error", "Quarantined"), ("warn", "Flagged (loaded)")):
-        found = [f for f in result.findings if f["severity"] == severity]
-        if found:
-            rules = ", ".join(f"{f['entity']}.{f['rule_id']} {f['rows']:,}" for f in found)
-            out.print(f"{verb}: {rules}")
+    elif not result.files:
+        out.print(f"Nothing new to load ({result.unchanged_files:,} files already loaded).")
+    else:
+        table = Table(
+            title=f"batch {result.batch_id} ({result.seconds:.1f} s, engine {result.engine})"
+        )
+        for column in ("table", "rows written", "data files", "snapshot"):
+            table.add_column(column, justify="right" if column != "table" else "left")
+        for write in result.tables:
+            table.add_row(
+                write.table, f"{write.rows:,}", str(write.data_files), str(write.snapshot_id)
+            )
+        out.print(table)
+        loaded = [f for f in result.files if f.status != "rejected"]
+        totals = {
+            what: sum(getattr(f, f"rows_{what}") for f in loaded)
+            for what in ("read", "loaded", "quarantined", "duplicate")
+        }
+        out.print(
+            f"{len(loaded)} files: read {totals['read']:,} rows = loaded {totals['loaded']:,} "
+            f"+ quarantined {totals['quarantined']:,} + duplicate {totals['duplicate']:,}"
+        )
+        for severity, verb in (("error", "Quarantined"), ("warn", "Flagged (loaded)")):
+            found: dict[str, int] = {}
+            for f in result.findings:
+                if f["severity"] == severity:
+                    rule = f"{f['entity']}.{f['rule_id']}"
+                    found[rule] = found.get(rule, 0) + int(f["rows"])
+            if found:
+                out.print(f"{verb}: {', '.join(f'{r} {n:,}' for r, n in found.items())}")
+        for file in result.files:
+            if file.problem and file.status != "rejected":
+                out.print(f"[yellow]warning:[/yellow] {file.source_file}: {file.problem}")
+    errors = Console(stderr=True, highlight=False)
+    for file in result.rejected:
+        errors.print(f"[red]rejected:[/red] {file.problem}")
+    if result.rejected:
+        raise typer.Exit(3)
 
 
 @app.command()
@@ -268,6 +316,27 @@ def quarantine_list(
     out.print(table)
     if total > len(rows):
         out.print(f"showing {len(rows):,} of {total:,}; use --limit or filters for more")
+
+
+@quarantine_app.command("replay")
+@_errors_as_messages
+def quarantine_replay(
+    landing: Landing = None,
+    lakehouse: LakehousePath = None,
+    engine: Annotated[str, typer.Option(help="Engine that runs the transform")] = "embedded",
+    json_output: Json = False,
+) -> None:
+    """Check quarantined rows again (say, after a late file arrived) and load those that pass.
+
+    The files holding them are run again, dimensions first; rows that now pass load exactly
+    once and are marked resolved, the others stay quarantined.
+    """
+    from banklake.pipeline import replay
+
+    settings = load_settings(landing=landing, lakehouse=lakehouse)
+    with progress.status(progress.enabled(json_output)) as say:
+        result = replay(settings, engine, progress=say)
+    _report_run(result, json_output)
 
 
 @app.command()

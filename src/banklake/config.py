@@ -49,6 +49,8 @@ class Settings(BaseSettings):
     # Locally, speed wins; tables on AWS are created by their templates, with their own codec.
     parquet_compression: Literal["snappy", "zstd"] = "snappy"
     maintenance: MaintenancePolicy = MaintenancePolicy()
+    # How long a writer waits for another one to finish with the lakehouse before giving up.
+    lock_timeout_seconds: float = Field(600, ge=0)
 
     @field_validator("timezone")
     @classmethod

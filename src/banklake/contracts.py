@@ -31,6 +31,11 @@ class Entity:
     def folder(self) -> str:
         return self.name
 
+    @property
+    def attributes(self) -> tuple[str, ...]:
+        """The columns that describe the keyed thing (everything but the key)."""
+        return tuple(column for column in self.source_columns if column != self.key)
+
 
 CUSTOMERS = Entity("customers", ("customer_id", "name", "email", "country"), "customer_id", False)
 ACCOUNTS = Entity(
@@ -68,6 +73,14 @@ _SOURCE_FILE = Column("source_file", "string", doc="Landing file the row was rea
 _QUALITY_FLAGS = Column(
     "quality_flags", "array<string>", doc="Warn-severity rules the row failed (it still loads)"
 )
+# Dimension history (SCD type 2): a version holds from the snapshot date it first appeared in
+# until the first later snapshot that changed or dropped it. NULL bounds are open: a version
+# from the earliest snapshot on record also holds before it, and the current one has no end.
+_HISTORY = (
+    Column("valid_from", "date", doc="First business date of this version (NULL: open start)"),
+    Column("valid_to", "date", doc="First business date it no longer holds (NULL: current)"),
+    Column("is_current", "boolean", doc="Whether this is the version in the latest snapshot"),
+)
 
 SILVER_CUSTOMERS = TableContract(
     "customers",
@@ -76,10 +89,11 @@ SILVER_CUSTOMERS = TableContract(
         Column("name", "string"),
         Column("email", "string"),
         Column("country", "string"),
+        *_HISTORY,
         _SOURCE_FILE,
         _QUALITY_FLAGS,
     ),
-    "Validated customers (Silver).",
+    "Validated customers (Silver), with their history (SCD type 2).",
 )
 SILVER_ACCOUNTS = TableContract(
     "accounts",
@@ -88,10 +102,11 @@ SILVER_ACCOUNTS = TableContract(
         Column("customer_id", "string"),
         Column("account_type", "string"),
         Column("balance", MONEY),
+        *_HISTORY,
         _SOURCE_FILE,
         _QUALITY_FLAGS,
     ),
-    "Validated accounts (Silver); every account's customer exists.",
+    "Validated accounts (Silver), with their history; each version's customer exists.",
 )
 SILVER_TRANSACTIONS = TableContract(
     "transactions",
@@ -123,8 +138,9 @@ ENRICHED_TRANSACTIONS = TableContract(
         Column("name", "string"),
         Column("email", "string"),
         Column("country", "string"),
+        _SOURCE_FILE,
     ),
-    "Each transaction joined to its account and customer (Gold).",
+    "Each transaction joined to its account and customer as they were on its date (Gold).",
     month_partition_of="tx_date",
 )
 QUARANTINE = TableContract(
@@ -136,14 +152,40 @@ QUARANTINE = TableContract(
         Column("line_number", "long", doc="1-based line in the source file; the header is line 1"),
         Column("rule_ids", "array<string>", doc="Every rule the row failed, warnings included"),
         Column("reasons", "string", doc="Human-readable reasons, one per failed rule"),
-        Column("record", "string", doc="The raw row: a JSON object, or the line's text"),
+        Column("record", "string", doc="The row's fields as a JSON object (NULL if unsplittable)"),
+        Column("line_text", "string", doc="The source line exactly as it is in the file"),
         Column("quarantined_at", "timestamp"),
+        Column("resolved_at", "timestamp", doc="When a later run loaded the row (NULL: open)"),
+        Column("resolved_batch_id", "string", doc="The batch that loaded it"),
     ),
     "Bronze rows that could not be loaded, with the reasons (never silently dropped).",
 )
+LEDGER = TableContract(
+    "load_ledger",
+    (
+        Column("batch_id", "string"),
+        Column("entity", "string"),
+        Column("source_file", "string", doc="Path relative to the landing root"),
+        Column("checksum", "string", doc="SHA-256 of the file's bytes"),
+        Column("size_bytes", "long"),
+        Column("modified_ns", "long", doc="The file's modification time when it was read"),
+        Column("business_date", "date", doc="The date in the file name, if any"),
+        Column("status", "string", doc="loaded, reprocessed or rejected"),
+        Column("rows_read", "long"),
+        Column("rows_loaded", "long"),
+        Column("rows_quarantined", "long"),
+        Column("rows_duplicate", "long", doc="Identical copies of a row already loaded"),
+        Column("rows_flagged", "long", doc="Loaded rows that failed a warn rule"),
+        Column("quarantined_by_rule", "map<string,long>"),
+        Column("problem", "string", doc="Why the file was rejected, or its schema drift"),
+        Column("snapshot_ids", "map<string,long>", doc="Table -> snapshot this batch committed"),
+        Column("recorded_at", "timestamp"),
+    ),
+    "One row per run and source file: what was read and where every row went.",
+)
 SILVER_TABLES = (SILVER_CUSTOMERS, SILVER_ACCOUNTS, SILVER_TRANSACTIONS)
 GOLD_TABLES = (ENRICHED_TRANSACTIONS,)
-TABLES = (*SILVER_TABLES, QUARANTINE, *GOLD_TABLES)
+TABLES = (*SILVER_TABLES, QUARANTINE, *GOLD_TABLES, LEDGER)
 
 
 class Severity(StrEnum):
@@ -200,21 +242,28 @@ def _format(column: str, entity: str) -> Rule:
     )
 
 
-def _unique(column: str, entity: str, scope: str) -> Rule:
+def _conflict(column: str, entity: str, scope: str) -> Rule:
+    # Identical copies of a row are duplicates: one loads, the others are counted. Copies that
+    # differ cannot both be right, so every one of them is held back; the reason says where the
+    # other versions are.
     return Rule(
-        f"{column}_unique",
+        f"{column}_conflict",
         entity,
-        "key_unique",
-        f"{column} appears more than once in {scope}",
-        column,
+        f"{KEY_STATUS} <> 'conflict'",
+        f"{column} has different versions {scope}",
+        KEY_VERSIONS,
     )
 
 
+# The key's standing among the rows that share it (see ``banklake.transform``): ``unique``,
+# ``first`` (of identical copies, the one that loads), ``duplicate`` or ``conflict``.
+KEY_STATUS = "key_status"
+KEY_VERSIONS = "key_versions"  # where a conflicting key's other versions are
 _COUNTRIES = ", ".join(f"'{country}'" for country in KNOWN_COUNTRIES)
 RULES = (
     _present("customer_id", "customers"),
     _format("customer_id", "customers"),
-    _unique("customer_id", "customers", "the file"),
+    _conflict("customer_id", "customers", "in the same snapshot"),
     Rule(
         "email_format",
         "customers",
@@ -233,7 +282,7 @@ RULES = (
     ),
     _present("account_id", "accounts"),
     _format("account_id", "accounts"),
-    _unique("account_id", "accounts", "the file"),
+    _conflict("account_id", "accounts", "in the same snapshot"),
     Rule(
         "account_type_valid",
         "accounts",
@@ -252,12 +301,12 @@ RULES = (
         "account_customer_known",
         "accounts",
         "customer_known",
-        "customer_id is not a known customer",
+        "customer_id is not a customer in the snapshot of that date",
         "customer_id",
     ),
     _present("tx_id", "transactions"),
     _format("tx_id", "transactions"),
-    _unique("tx_id", "transactions", "the batch"),
+    _conflict("tx_id", "transactions", "in the lakehouse or batch"),
     Rule(
         "amount_numeric",
         "transactions",
@@ -308,11 +357,20 @@ RULES = (
         "timestamp is more than a day in the future",
         "timestamp",
     ),
+    # Without a valid timestamp there is no date to look the account up at: only
+    # timestamp_valid fails then.
     Rule(
         "tx_account_known",
         "transactions",
-        "account_known",
-        "account_id is not a known account",
+        "tx_date IS NULL OR account_known",
+        "account_id is not an account on the transaction's date",
+        "account_id",
+    ),
+    Rule(
+        "tx_customer_known",
+        "transactions",
+        "tx_date IS NULL OR NOT account_known OR customer_known",
+        "the account's customer is not a customer on the transaction's date",
         "account_id",
     ),
 )

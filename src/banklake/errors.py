@@ -38,3 +38,7 @@ class LakehouseError(BanklakeError):
 
 class QueryError(BanklakeError):
     """A query could not be parsed, translated or run."""
+
+
+class AuditError(BanklakeError):
+    """A batch's outputs did not add up before publishing; nothing was committed."""

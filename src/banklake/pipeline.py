@@ -1,8 +1,14 @@
-"""One pipeline run: Bronze batch → Silver, quarantine and Gold tables.
+"""One pipeline run: the landing zone's new files → Silver, quarantine, Gold and the ledger.
 
-Order matters for safety: every header is checked before anything is read, every output is
-written as uncommitted data files before anything is committed, and the commits (each atomic)
-come last and close together. A failure before the commits leaves the tables as they were.
+A run takes only what is new (the ledger knows what was loaded, by path and checksum), so
+running it again changes nothing. Order matters for safety:
+
+1. Every output is written as uncommitted data files and audited (each file's rows add up)
+   before anything is committed: readers never see an unaudited batch.
+2. Each table's commit replaces the rows of the batch's files (and, for Gold, of the dates whose
+   dimension history changed) atomically; doing it twice gives the same table.
+3. The ledger is written last. A run that dies before it has not happened, as far as the next
+   run is concerned: that run takes the same files and converges to the same tables.
 """
 
 from __future__ import annotations
@@ -10,18 +16,43 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
+
+import pyarrow as pa
+from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, And, BooleanExpression, Or
+from pyiceberg.table import Table
 
 from banklake import __version__
-from banklake.bronze.landing import discover
+from banklake.bronze.landing import LandingBatch, batch_of, list_landing
+from banklake.bronze.reader import line_texts
 from banklake.config import Settings
-from banklake.engines import FileCount, create_engine
-from banklake.lakehouse.catalog import Lakehouse, replace_contents
+from banklake.contracts import TRANSACTIONS
+from banklake.engines import Engine, FileCount, Prior, create_engine
+from banklake.errors import AuditError
+from banklake.faults import crash_point
+from banklake.lakehouse.catalog import Lakehouse, at_least, at_most, is_in, replace_rows
+from banklake.lakehouse.ledger import (
+    FileOutcome,
+    Taken,
+    deliveries,
+    ledger_rows,
+    live,
+    quarantined_files,
+    take_new,
+)
+from banklake.lakehouse.lock import writer_lock
 from banklake.lakehouse.maintenance import JobResult
 from banklake.lakehouse.maintenance import maintain as run_maintenance
 from banklake.transform import plan
-from banklake.transform.plan import findings_sql
+from banklake.transform.plan import (
+    DIMENSIONS,
+    failed_lines_sql,
+    file_outcomes_sql,
+    findings_sql,
+    sql_literal,
+)
 
 Progress = Callable[[str], None]
 
@@ -42,16 +73,24 @@ class RunResult:
     lakehouse: str
     started_at: str
     seconds: float = 0.0
-    files: list[FileCount] = field(default_factory=list)
+    files: list[FileOutcome] = field(default_factory=list)  # the ledger rows of this batch
+    unchanged_files: int = 0  # landed files already loaded as they are
     tables: list[TableWrite] = field(default_factory=list)
-    superseded_files: list[str] = field(default_factory=list)  # older dimension snapshots
     findings: list[dict[str, Any]] = field(default_factory=list)  # rows per rule and severity
 
+    @property
+    def rejected(self) -> list[FileOutcome]:
+        return [f for f in self.files if f.status == "rejected"]
+
     def rows_read(self, entity: str) -> int:
-        return sum(f.rows for f in self.files if f.entity == entity)
+        return sum(f.rows_read for f in self.files if f.entity == entity)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def _quiet(_message: str) -> None:
+    pass
 
 
 def new_batch_id(now: datetime) -> str:
@@ -59,47 +98,372 @@ def new_batch_id(now: datetime) -> str:
 
 
 def run(
+    settings: Settings,
+    engine_name: str = "embedded",
+    progress: Progress | None = None,
+    since: date | None = None,
+    until: date | None = None,
+) -> RunResult:
+    """Load what is new in the landing zone (dated ``since``..``until`` when given)."""
+    say = progress or _quiet
+    with writer_lock(settings.lakehouse, "run", settings.lock_timeout_seconds, say):
+        lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
+        tables = lakehouse.ensure_tables(settings)
+        known = deliveries(tables["load_ledger"])
+        say("looking for new files")
+        candidates = list_landing(settings.landing, since, until)
+        taken = take_new(candidates, known)
+        result = _load(settings, engine_name, say, tables, taken, "loaded")
+        result.unchanged_files = len(candidates) - len(taken)
+        return result
+
+
+def replay(
     settings: Settings, engine_name: str = "embedded", progress: Progress | None = None
 ) -> RunResult:
-    say = progress or (lambda _message: None)
+    """Run again the files that have quarantined rows, so rows that now pass load.
+
+    Their other rows are replaced by themselves; rows that still fail stay quarantined, and
+    the ones that load are marked resolved by this batch.
+    """
+    say = progress or _quiet
+    with writer_lock(settings.lakehouse, "quarantine replay", settings.lock_timeout_seconds, say):
+        lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
+        tables = lakehouse.ensure_tables(settings)
+        known = live(deliveries(tables["load_ledger"]))
+        wanted = quarantined_files(tables["quarantine"])
+        candidates = {c.name: c for c in list_landing(settings.landing)}
+        taken = []
+        for name in sorted(wanted):
+            candidate, recorded = candidates.get(name), known.get(name)
+            if candidate is None or recorded is None:
+                say(f"cannot replay {name}: it is no longer in the landing zone")
+                continue
+            taken.append(Taken(candidate, recorded.checksum, redelivered=False))
+        # A dimension snapshot's rows that now pass change its history, and so may the rows
+        # of transactions that referred to them: replay runs dimensions first, in one batch.
+        return _load(settings, engine_name, say, tables, taken, "reprocessed")
+
+
+def _load(
+    settings: Settings,
+    engine_name: str,
+    say: Progress,
+    tables: dict[str, Table],
+    taken: list[Taken],
+    status: str,
+) -> RunResult:
     started = datetime.now(UTC)
     clock = time.perf_counter()
-    batch = discover(settings.landing)
     result = RunResult(
         batch_id=new_batch_id(started),
         engine=engine_name,
         landing=str(settings.landing),
         lakehouse=str(settings.lakehouse),
         started_at=started.isoformat(timespec="seconds"),
-        superseded_files=[str(path) for path in batch.superseded],
     )
-    lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
-    tables = lakehouse.ensure_tables(settings)
+    if not taken:
+        say("nothing new to load")
+        result.seconds = round(time.perf_counter() - clock, 3)
+        return result
+    batch = batch_of(settings.landing, [t.candidate for t in taken])
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    by_name = {t.candidate.name: t for t in taken}
     with create_engine(engine_name, settings) as engine:
-        say(f"reading {sum(len(files) for files in batch.files.values())} landing files")
-        result.files = engine.load_bronze(batch)
+        say(f"reading {len(batch.all_files)} new landing files")
+        counts, unreadable = engine.load_bronze(batch)
+        crash_point("read")
+        rejected = [*batch.rejected, *unreadable]
+        accepted = [by_name[c.file] for c in counts]
+        # A dimension snapshot without a date in its name is taken as of today; a transactions
+        # file's date is only a label (each row has its own).
+        snapshot_of = {
+            t.candidate.name: t.candidate.business_date
+            or (today if t.candidate.entity in DIMENSIONS else None)
+            for t in accepted
+        }
+        rebuilt = frozenset(t.candidate.entity.name for t in accepted) & {
+            e.name for e in DIMENSIONS
+        }
+        known = live(deliveries(tables["load_ledger"]))
+        since = _restated_since(accepted, known, snapshot_of)
+        _provide(engine, tables, accepted, known, snapshot_of, since)
         staged = []
-        for step in plan(result.batch_id):
+        for step in plan(result.batch_id, rebuilt):
+            if step.name == "quarantine_new":
+                engine.register("bronze_lines", _failed_line_texts(engine, batch))
             say(f"transforming: {step.name}")
             engine.run(step)
             if step.target is not None:
                 staged.append(engine.stage(step, tables[step.target.name]))
         result.findings = engine.fetch(findings_sql())
+        outcomes = _outcomes(result.batch_id, accepted, counts, engine, status, snapshot_of)
+        restated = engine.fetch("SELECT COUNT(*) AS n FROM prior_gold")[0]["n"]
+    _audit(outcomes, {s.table.name()[-1]: s.rows for s in staged}, int(restated))
+    crash_point("staged")
+
     summary = {"banklake.batch-id": result.batch_id, "banklake.version": __version__}
+    files = (
+        is_in("source_file", [t.candidate.name for t in accepted]) if accepted else AlwaysFalse()
+    )
+    replaced: dict[str, BooleanExpression] = {
+        "customers": AlwaysTrue(),
+        "accounts": AlwaysTrue(),
+        "transactions": files,
+        "quarantine": files,
+        "enriched_transactions": _or_restated(files, since),
+    }
+    snapshot_ids: dict[str, int] = {}
     for output in staged:
-        say(f"committing {output.table.name()[-1]}")
-        snapshot_id = replace_contents(output.table, output.data_files, summary)
         name = output.table.name()[-1]
+        say(f"committing {name}")
+        snapshot_id = replace_rows(output.table, output.data_files, replaced[name], summary)
+        if snapshot_id is not None:
+            snapshot_ids[name] = snapshot_id
         result.tables.append(TableWrite(name, output.rows, len(output.data_files), snapshot_id))
+        if name == "transactions":
+            crash_point("silver-committed")
+    crash_point("gold-committed")
+
+    for outcome in outcomes:
+        outcome.snapshot_ids = snapshot_ids
+    outcomes += [
+        FileOutcome(
+            result.batch_id,
+            file.entity.name,
+            file.name,
+            by_name[file.name].checksum,
+            by_name[file.name].candidate.size_bytes,
+            by_name[file.name].candidate.modified_ns,
+            file.business_date,
+            "rejected",
+            problem=file.problem,
+        )
+        for file in rejected
+    ]
+    ledger = tables["load_ledger"]
+    # An append cannot conflict with another writer: PyIceberg retries it on a lost race.
+    ledger.append(ledger_rows(outcomes, ledger), snapshot_properties=summary)
+    result.files = outcomes
     result.seconds = round(time.perf_counter() - clock, 3)
     return result
+
+
+def _restated_since(
+    accepted: list[Taken], known: dict[str, Any], snapshot_of: dict[str, date | None]
+) -> date | None:
+    """From which business date Gold must be re-enriched, because dimension history changed.
+
+    A snapshot as early as the earliest on record reopens the history's open start, so every
+    Gold row is re-enriched (``date.min``).
+    """
+    dimension_names = {e.name for e in DIMENSIONS}
+    changed = [
+        day
+        for t in accepted
+        if t.candidate.entity.name in dimension_names
+        and (day := snapshot_of[t.candidate.name]) is not None
+    ]
+    if not changed:
+        return None
+    earliest_known = [
+        d.business_date for d in known.values() if d.entity in dimension_names and d.business_date
+    ]
+    if not earliest_known or min(changed) <= min(earliest_known):
+        return date.min
+    return min(changed)
+
+
+def _or_restated(files: BooleanExpression, since: date | None) -> BooleanExpression:
+    if since is None:
+        return files
+    if since == date.min:
+        return AlwaysTrue()
+    return Or(files, at_least("tx_date", since.isoformat()))
+
+
+def _provide(
+    engine: Engine,
+    tables: dict[str, Table],
+    accepted: list[Taken],
+    known: dict[str, Any],
+    snapshot_of: dict[str, date | None],
+    since: date | None,
+) -> None:
+    """Give the engine the batch's file list and the rows already loaded that the plan reads."""
+    names = [t.candidate.name for t in accepted]
+    engine.register(
+        "batch_files",
+        pa.table(
+            {
+                "entity": [t.candidate.entity.name for t in accepted],
+                "source_file": names,
+                "snapshot_date": pa.array([snapshot_of[n] for n in names], pa.date32()),
+                "redelivered": [t.redelivered for t in accepted],
+            }
+        ),
+    )
+    dimension_names = {e.name for e in DIMENSIONS}
+    dates = {
+        (d.entity, d.business_date)
+        for d in known.values()
+        if d.entity in dimension_names and d.business_date
+    } | {
+        (t.candidate.entity.name, snapshot_of[t.candidate.name])
+        for t in accepted
+        if t.candidate.entity.name in dimension_names
+    }
+    engine.register(
+        "snapshot_dates",
+        pa.table(
+            {
+                "entity": [entity for entity, _ in sorted(dates)],
+                "snapshot_date": pa.array([day for _, day in sorted(dates)], pa.date32()),
+            }
+        ),
+    )
+    in_batch = _sql_list(names)
+    not_in_batch = f"source_file NOT IN ({in_batch})" if names else "TRUE"
+    for entity in DIMENSIONS:
+        engine.expose(f"prior_{entity.name}", Prior(tables[entity.name]))
+    keys = engine.fetch("SELECT MIN(tx_id) AS lo, MAX(tx_id) AS hi FROM bronze_transactions")[0]
+    if keys["lo"] is None:
+        engine.expose("prior_transactions", Prior(tables["transactions"], "FALSE", AlwaysFalse()))
+    else:
+        engine.expose(
+            "prior_transactions",
+            Prior(
+                tables["transactions"],
+                f"tx_id BETWEEN {sql_literal(keys['lo'])} AND {sql_literal(keys['hi'])}"
+                f" AND {not_in_batch}",
+                And(at_least("tx_id", keys["lo"]), at_most("tx_id", keys["hi"])),
+            ),
+        )
+    again = [t.candidate.name for t in accepted if not t.redelivered]
+    engine.expose(
+        "prior_quarantine",
+        Prior(
+            tables["quarantine"],
+            f"source_file IN ({_sql_list(again)})" if again else "FALSE",
+            is_in("source_file", again) if again else AlwaysFalse(),
+        ),
+    )
+    gold = tables["enriched_transactions"]
+    if since is None:
+        engine.expose("prior_gold", Prior(gold, "FALSE", AlwaysFalse()))
+    elif since == date.min:
+        engine.expose("prior_gold", Prior(gold, not_in_batch))
+    else:
+        engine.expose(
+            "prior_gold",
+            Prior(
+                gold,
+                f"tx_date >= DATE {sql_literal(since.isoformat())} AND {not_in_batch}",
+                at_least("tx_date", since.isoformat()),
+            ),
+        )
+
+
+def _sql_list(values: list[str]) -> str:
+    return ", ".join(map(sql_literal, values))
+
+
+def _failed_line_texts(engine: Engine, batch: LandingBatch) -> pa.Table:
+    """The exact text of every line the checks failed, read back from the files."""
+    lines: dict[str, list[int]] = {}
+    for row in engine.fetch(failed_lines_sql()):
+        lines.setdefault(row["_source_file"], []).append(row["_line_number"])
+    paths = {file.name: file.path for file in batch.all_files}
+    files, numbers, texts = [], [], []
+    for name, wanted in lines.items():
+        for number, text in line_texts(paths[name], wanted).items():
+            files.append(name)
+            numbers.append(number)
+            texts.append(text)
+    return pa.table(
+        {
+            "_source_file": pa.array(files, pa.string()),
+            "_line_number": pa.array(numbers, pa.int64()),
+            "text": pa.array(texts, pa.string()),
+        }
+    )
+
+
+def _outcomes(
+    batch_id: str,
+    accepted: list[Taken],
+    counts: list[FileCount],
+    engine: Engine,
+    status: str,
+    snapshot_of: dict[str, date | None],
+) -> list[FileOutcome]:
+    placed: dict[str, dict[str, int]] = {}
+    for row in engine.fetch(file_outcomes_sql()):
+        sums = placed.setdefault(row["source_file"], {})
+        for what in ("loaded", "quarantined", "duplicate", "flagged"):
+            sums[what] = sums.get(what, 0) + int(row[what] or 0)
+    by_rule: dict[str, dict[str, int]] = {}
+    for finding in engine.fetch(findings_sql()):
+        if finding["severity"] == "error":
+            rules = by_rule.setdefault(finding["source_file"], {})
+            rules[finding["rule_id"]] = int(finding["rows"])
+    outcomes = []
+    for taken, count in zip(accepted, counts, strict=True):
+        name = taken.candidate.name
+        row = placed.get(name, {})
+        outcomes.append(
+            FileOutcome(
+                batch_id,
+                taken.candidate.entity.name,
+                name,
+                taken.checksum,
+                taken.candidate.size_bytes,
+                taken.candidate.modified_ns,
+                snapshot_of[name]
+                if taken.candidate.entity in DIMENSIONS
+                else taken.candidate.business_date,
+                "reprocessed" if status == "reprocessed" else "loaded",
+                rows_read=count.rows,
+                rows_loaded=row.get("loaded", 0),
+                rows_quarantined=row.get("quarantined", 0),
+                rows_duplicate=row.get("duplicate", 0),
+                rows_flagged=row.get("flagged", 0),
+                quarantined_by_rule=by_rule.get(name, {}),
+            )
+        )
+    return outcomes
+
+
+def _audit(outcomes: list[FileOutcome], staged: dict[str, int], restated: int) -> None:
+    """The batch's checks, on the staged (uncommitted) outputs: nothing is published otherwise."""
+    problems = [
+        f"{o.source_file}: read {o.rows_read} != loaded {o.rows_loaded} + quarantined "
+        f"{o.rows_quarantined} + duplicate {o.rows_duplicate}"
+        for o in outcomes
+        if not o.balanced
+    ]
+    loaded_tx = sum(o.rows_loaded for o in outcomes if o.entity == TRANSACTIONS.name)
+    if staged["transactions"] != loaded_tx:
+        problems.append(
+            f"Silver transactions staged {staged['transactions']} != loaded {loaded_tx}"
+        )
+    if staged["enriched_transactions"] != loaded_tx + restated:
+        problems.append(
+            f"Gold staged {staged['enriched_transactions']} != loaded {loaded_tx} "
+            f"+ re-enriched {restated}"
+        )
+    if problems:
+        raise AuditError(
+            "the batch failed its audit; nothing was committed: " + "; ".join(problems)
+        )
 
 
 def maintain(settings: Settings) -> dict[str, list[JobResult]]:
     """Run every table's maintenance jobs under the configured policy."""
     from banklake.engines.embedded import rewrite_data_files
 
-    lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
-    lakehouse.tables()  # fail early, and clearly, when there is nothing to maintain yet
-    tables = lakehouse.ensure_tables(settings)
-    return {name: run_maintenance(table, rewrite_data_files) for name, table in tables.items()}
+    with writer_lock(settings.lakehouse, "maintain", settings.lock_timeout_seconds, _quiet):
+        lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
+        lakehouse.tables()  # fail early, and clearly, when there is nothing to maintain yet
+        tables = lakehouse.ensure_tables(settings)
+        return {name: run_maintenance(table, rewrite_data_files) for name, table in tables.items()}

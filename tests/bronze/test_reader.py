@@ -15,7 +15,8 @@ HEADER = "tx_id,account_id,amount,tx_type,timestamp"
 
 def _read(tmp_path: Path, content: str | bytes):  # type: ignore[no-untyped-def]
     path = write_csv(tmp_path / "transactions" / "transactions_2020-01-01.csv", content)
-    return read_file(LandedFile(TRANSACTIONS, path, read_header(path, TRANSACTIONS), None))
+    columns, _drift = read_header(path, TRANSACTIONS)
+    return read_file(LandedFile(TRANSACTIONS, path, columns, None))
 
 
 def test_rows_keep_source_and_line(tmp_path: Path) -> None:

@@ -130,6 +130,7 @@ def test_maintain_records_policy_and_job_evidence(settings: Settings, loaded: Ru
         "transactions",
         "quarantine",
         "enriched_transactions",
+        "load_ledger",
     }
     gold = Lakehouse.local(settings.lakehouse, settings.namespace).table(ENRICHED_TRANSACTIONS)
     props = gold.properties

@@ -6,12 +6,14 @@ Layout under the landing root::
     accounts/accounts_YYYY-MM-DD.csv          full snapshot as of that date
     transactions/transactions_YYYY-MM-DD.csv  one file per business day
 
-Everything here runs before any table is touched, so a bad file stops the run with nothing written.
+A file whose header does not fit its contract (or that is not UTF-8 CSV text) is rejected as a
+whole, with the reason; the other files of the batch go on.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import re
 from dataclasses import dataclass, field
 from datetime import date
@@ -34,11 +36,14 @@ def dimension_file_name(entity: Entity, snapshot: date) -> str:
 
 
 @dataclass(frozen=True)
-class LandedFile:
+class Candidate:
+    """A file in the landing zone, before anything in it has been read."""
+
     entity: Entity
     path: Path
-    columns: tuple[str, ...]  # the header, in the file's order
     business_date: date | None  # from the file name, when it carries one
+    size_bytes: int
+    modified_ns: int
 
     @property
     def name(self) -> str:
@@ -47,38 +52,107 @@ class LandedFile:
 
 
 @dataclass(frozen=True)
+class LandedFile:
+    """A file whose header checked out: it will be read."""
+
+    entity: Entity
+    path: Path
+    columns: tuple[str, ...]  # the header, in the file's order
+    business_date: date | None
+    drift: str | None = None  # columns the contract does not know: recorded, not fatal
+
+    @property
+    def name(self) -> str:
+        return f"{self.entity.folder}/{self.path.name}"
+
+
+@dataclass(frozen=True)
+class RejectedFile:
+    """A file refused as a whole: nothing in it is loaded, and the ledger records why."""
+
+    entity: Entity
+    path: Path
+    business_date: date | None
+    problem: str  # the error, naming the file and where in it
+
+    @property
+    def name(self) -> str:
+        return f"{self.entity.folder}/{self.path.name}"
+
+
+@dataclass(frozen=True)
 class LandingBatch:
     root: Path
     files: dict[str, list[LandedFile]]
-    superseded: list[Path] = field(default_factory=list)  # older dimension snapshots
+    rejected: list[RejectedFile] = field(default_factory=list)
 
     def of(self, entity: Entity) -> list[LandedFile]:
-        return self.files[entity.name]
+        return self.files.get(entity.name, [])
+
+    @property
+    def all_files(self) -> list[LandedFile]:
+        return [file for entity in ENTITIES for file in self.of(entity)]
 
 
-def discover(root: Path) -> LandingBatch:
-    """Find the batch's files and check every header; raise ``LandingError`` on a problem."""
+def list_landing(
+    root: Path, since: date | None = None, until: date | None = None
+) -> list[Candidate]:
+    """Every landed file, oldest business date first; with a range, only the files dated in it.
+
+    A missing entity folder just holds no files: a day may bring transactions alone.
+    """
     if not root.is_dir():
         raise LandingError(
             root, "landing folder not found; create it with `banklake generate` or pass --landing"
         )
-    files: dict[str, list[LandedFile]] = {}
-    superseded: list[Path] = []
+    found = []
     for entity in ENTITIES:
         folder = root / entity.folder
-        if not folder.is_dir():
-            raise LandingError(folder, f"folder missing: the landing zone needs {entity.folder}/")
-        paths = sorted(p for p in folder.iterdir() if p.suffix == ".csv" and _visible(p))
-        if not paths:
-            raise LandingError(folder, f"no {entity.name} .csv files in this folder")
-        if not entity.daily:
-            # Dimensions arrive as full snapshots: the newest one is the current state.
-            superseded.extend(paths[:-1])
-            paths = paths[-1:]
-        files[entity.name] = [
-            LandedFile(entity, p, read_header(p, entity), _business_date(p)) for p in paths
-        ]
-    return LandingBatch(root, files, superseded)
+        paths = sorted(folder.iterdir()) if folder.is_dir() else []
+        for path in paths:
+            if path.suffix != ".csv" or not _visible(path):
+                continue
+            day = _business_date(path)
+            if (since or until) and (
+                day is None or (since and day < since) or (until and day > until)
+            ):
+                continue
+            stat = path.stat()
+            found.append(Candidate(entity, path, day, stat.st_size, stat.st_mtime_ns))
+    return found
+
+
+def inspect(candidate: Candidate) -> LandedFile | RejectedFile:
+    """Check the file's header: a file that cannot be read as its contract says is rejected."""
+    try:
+        columns, drift = read_header(candidate.path, candidate.entity)
+    except LandingError as error:
+        return RejectedFile(candidate.entity, candidate.path, candidate.business_date, str(error))
+    return LandedFile(candidate.entity, candidate.path, columns, candidate.business_date, drift)
+
+
+def discover(root: Path, since: date | None = None, until: date | None = None) -> LandingBatch:
+    """Every landed file in the range, inspected: what will be read and what is refused."""
+    return batch_of(root, list_landing(root, since, until))
+
+
+def batch_of(root: Path, candidates: list[Candidate]) -> LandingBatch:
+    files: dict[str, list[LandedFile]] = {entity.name: [] for entity in ENTITIES}
+    rejected = []
+    for inspected in map(inspect, candidates):
+        if isinstance(inspected, RejectedFile):
+            rejected.append(inspected)
+        else:
+            files[inspected.entity.name].append(inspected)
+    return LandingBatch(root, files, rejected)
+
+
+def file_checksum(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _visible(path: Path) -> bool:
@@ -96,8 +170,12 @@ def _business_date(path: Path) -> date | None:
         return None
 
 
-def read_header(path: Path, entity: Entity) -> tuple[str, ...]:
-    """Return the header's column names, or raise ``LandingError`` saying what is wrong."""
+def read_header(path: Path, entity: Entity) -> tuple[tuple[str, ...], str | None]:
+    """The header's column names and any schema drift, or ``LandingError`` saying what is wrong.
+
+    Columns are matched by name, in any order; columns the contract does not know are drift:
+    reported, and not read.
+    """
     with path.open("rb") as handle:
         probe = handle.read(_HEADER_PROBE_BYTES)
     expected = ",".join(entity.source_columns)
@@ -125,12 +203,12 @@ def read_header(path: Path, entity: Entity) -> tuple[str, ...]:
     problems = []
     if missing := [c for c in entity.source_columns if c not in columns]:
         problems.append(f"missing column(s) {', '.join(missing)}")
-    if unexpected := [c for c in columns if c not in wanted]:
-        problems.append(f"unexpected column(s) {', '.join(unexpected)}")
     if len(set(columns)) != len(columns):
         problems.append("a column name repeats")
     if problems:
         raise LandingError(
             path, f"wrong header: {'; '.join(problems)}; expected {expected}", line=1
         )
-    return columns
+    unexpected = [c for c in columns if c not in wanted]
+    drift = f"schema drift: unexpected column(s) {', '.join(unexpected)}" if unexpected else None
+    return columns, drift

@@ -10,16 +10,20 @@ quoted field itself contains a line break.
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import sys
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from banklake.bronze.landing import UTF8_BOM, LandedFile
+from banklake.bronze.landing import UTF8_BOM, LandedFile, RejectedFile
+from banklake.contracts import Entity
 from banklake.errors import LandingError
 
 SOURCE_FILE = "_source_file"
@@ -35,6 +39,13 @@ MALFORMED_SCHEMA = pa.schema(
 )
 
 
+def bronze_schema(entity: Entity) -> pa.Schema:
+    """The rows of an entity's files as read: text columns, then where each row came from."""
+    columns = [(name, pa.string()) for name in entity.source_columns]
+    source = pa.dictionary(pa.int32(), pa.string())  # one copy of the name per file
+    return pa.schema([*columns, (SOURCE_FILE, source), (LINE_NUMBER, pa.int64())])
+
+
 @dataclass(frozen=True)
 class FileRead:
     rows: pa.Table  # the source columns (contract order) + _source_file + _line_number
@@ -47,6 +58,7 @@ def read_file(file: LandedFile) -> FileRead:
     The file is parsed on one thread, the only mode in which Arrow reports the line of a
     rejected row; read several files at once to use more cores (``read_files``).
     """
+    _install_quiet_hook()
     try:
         table, malformed = _parse(file)
     except pa.ArrowInvalid as error:
@@ -74,7 +86,9 @@ def read_file(file: LandedFile) -> FileRead:
     return FileRead(rows, bad)
 
 
-def _quiet_undecodable_rows(unraisable: sys.UnraisableHookArgs) -> None:
+def _quiet_undecodable_rows(
+    unraisable: sys.UnraisableHookArgs, previous: Callable[[sys.UnraisableHookArgs], object]
+) -> None:
     # Arrow decodes a rejected row's text before it calls our handler; when that text is not
     # UTF-8 the decode fails inside Arrow, which reports it here and then fails the parse, and
     # ``read_file`` turns that into a LandingError with the line and column. Only that report is
@@ -83,17 +97,45 @@ def _quiet_undecodable_rows(unraisable: sys.UnraisableHookArgs) -> None:
         isinstance(unraisable.exc_value, UnicodeDecodeError)
         and getattr(unraisable.object, "__qualname__", "") == "_parse.<locals>.keep"
     ):
-        _DEFAULT_UNRAISABLE_HOOK(unraisable)
+        previous(unraisable)
 
 
-_DEFAULT_UNRAISABLE_HOOK = sys.unraisablehook
-sys.unraisablehook = _quiet_undecodable_rows
+def _install_quiet_hook() -> None:
+    """Put the filter in front of whatever hook is current (once; it stays, process-wide)."""
+    if getattr(sys.unraisablehook, "func", None) is not _quiet_undecodable_rows:
+        sys.unraisablehook = functools.partial(_quiet_undecodable_rows, previous=sys.unraisablehook)
 
 
-def read_files(files: list[LandedFile]) -> list[FileRead]:
-    """Read files concurrently (Arrow parses without the GIL), results in the given order."""
+def read_files(files: list[LandedFile]) -> list[FileRead | RejectedFile]:
+    """Read files concurrently (Arrow parses without the GIL), results in the given order.
+
+    A file that turns out not to be UTF-8 CSV is rejected whole, with where and why.
+    """
+
+    def read_or_reject(file: LandedFile) -> FileRead | RejectedFile:
+        try:
+            return read_file(file)
+        except LandingError as error:
+            return RejectedFile(file.entity, file.path, file.business_date, str(error))
+
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return list(pool.map(read_file, files))
+        return list(pool.map(read_or_reject, files))
+
+
+def line_texts(path: Path, line_numbers: list[int]) -> dict[int, str]:
+    """The exact text of some lines of a file (1-based; without the line break)."""
+    data = path.read_bytes()
+    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))
+    starts = np.concatenate([[0], ends + 1])
+    texts = {}
+    for line in line_numbers:
+        start = int(starts[line - 1])
+        end = int(ends[line - 1]) if line - 1 < len(ends) else len(data)
+        raw = data[start:end].removesuffix(b"\r")
+        if line == 1:
+            raw = raw.removeprefix(UTF8_BOM)
+        texts[line] = raw.decode("utf-8", "replace")
+    return texts
 
 
 def _repeated(text: str, count: int) -> pa.Array:

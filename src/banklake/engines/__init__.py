@@ -9,7 +9,7 @@ from __future__ import annotations
 from importlib import import_module
 
 from banklake.config import Settings
-from banklake.engines.base import Engine, FileCount, Staged
+from banklake.engines.base import Engine, FileCount, Prior, Staged
 from banklake.errors import UsageError
 
 ENGINES = {"embedded": "banklake.engines.embedded:EmbeddedEngine"}
@@ -23,4 +23,4 @@ def create_engine(name: str, settings: Settings) -> Engine:
     return engine_class(settings)
 
 
-__all__ = ["ENGINES", "Engine", "FileCount", "Staged", "create_engine"]
+__all__ = ["ENGINES", "Engine", "FileCount", "Prior", "Staged", "create_engine"]

@@ -10,10 +10,12 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+import pyarrow as pa
+from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
-from banklake.bronze.landing import LandingBatch
+from banklake.bronze.landing import LandingBatch, RejectedFile
 from banklake.config import Settings
 from banklake.transform import Step
 
@@ -24,6 +26,19 @@ class FileCount:
     file: str
     rows: int  # every data row read: well-formed and malformed
     malformed: int
+
+
+ALL_ROWS = AlwaysTrue()
+
+
+@dataclass(frozen=True)
+class Prior:
+    """Rows already in a lakehouse table that a step reads: ``where`` selects them (Spark SQL);
+    ``prune`` is a PyIceberg expression that holds for every selected row, to skip files."""
+
+    table: Table
+    where: str = "TRUE"
+    prune: BooleanExpression = ALL_ROWS
 
 
 @dataclass(frozen=True)
@@ -46,8 +61,19 @@ class Engine(ABC):
         self.settings = settings
 
     @abstractmethod
-    def load_bronze(self, batch: LandingBatch) -> list[FileCount]:
-        """Provide ``bronze_<entity>`` and ``bronze_malformed``; count what was read."""
+    def load_bronze(self, batch: LandingBatch) -> tuple[list[FileCount], list[RejectedFile]]:
+        """Provide ``bronze_<entity>`` and ``bronze_malformed``; count what was read.
+
+        A file that turns out unreadable is left out and returned as rejected.
+        """
+
+    @abstractmethod
+    def register(self, name: str, rows: pa.Table) -> None:
+        """Provide a small relation the pipeline computed (batch files, line texts, ...)."""
+
+    @abstractmethod
+    def expose(self, name: str, prior: Prior) -> None:
+        """Provide rows already in the lakehouse as the relation ``name``."""
 
     @abstractmethod
     def run(self, step: Step) -> None:

@@ -13,16 +13,16 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from pyiceberg.io.pyarrow import parquet_file_to_data_file
+from pyiceberg.io.pyarrow import parquet_file_to_data_file, schema_to_pyarrow
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyiceberg.transforms import MonthTransform
 
-from banklake.bronze.landing import LandingBatch
-from banklake.bronze.reader import MALFORMED_SCHEMA, read_files
+from banklake.bronze.landing import LandingBatch, RejectedFile
+from banklake.bronze.reader import MALFORMED_SCHEMA, bronze_schema, read_files
 from banklake.config import Settings
 from banklake.contracts import ENTITIES
-from banklake.engines.base import Engine, FileCount, Staged
+from banklake.engines.base import Engine, FileCount, Prior, Staged
 from banklake.lakehouse.catalog import local_path, parquet_field_ids
 from banklake.transform import Step, compile_sql
 
@@ -39,22 +39,38 @@ class EmbeddedEngine(Engine):
         self.connection.execute("SET TimeZone = ?", [settings.timezone])
         self.connection.execute("SET preserve_insertion_order = false")
 
-    def load_bronze(self, batch: LandingBatch) -> list[FileCount]:
-        counts = []
-        malformed: list[pa.Table] = []
+    def load_bronze(self, batch: LandingBatch) -> tuple[list[FileCount], list[RejectedFile]]:
+        counts, rejected = [], []
+        malformed: list[pa.Table] = [MALFORMED_SCHEMA.empty_table()]
         for entity in ENTITIES:
-            reads = read_files(batch.of(entity))
-            for file, read in zip(batch.of(entity), reads, strict=True):
+            reads: list[pa.Table] = [bronze_schema(entity).empty_table()]
+            for file, read in zip(batch.of(entity), read_files(batch.of(entity)), strict=True):
+                if isinstance(read, RejectedFile):
+                    rejected.append(read)
+                    continue
                 rows = read.rows.num_rows + read.malformed.num_rows
                 counts.append(FileCount(entity.name, file.name, rows, read.malformed.num_rows))
-            malformed.extend(read.malformed for read in reads)
-            self.connection.register(
-                f"bronze_{entity.name}", pa.concat_tables(read.rows for read in reads)
-            )
-        self.connection.register(
-            "bronze_malformed", pa.concat_tables([MALFORMED_SCHEMA.empty_table(), *malformed])
+                reads.append(read.rows)
+                malformed.append(read.malformed)
+            self.register(f"bronze_{entity.name}", pa.concat_tables(reads))
+        self.register("bronze_malformed", pa.concat_tables(malformed))
+        return counts, rejected
+
+    def register(self, name: str, rows: pa.Table) -> None:
+        self.connection.register(name, rows)
+
+    def expose(self, name: str, prior: Prior) -> None:
+        tasks = list(prior.table.scan(row_filter=prior.prune).plan_files())
+        if not tasks:
+            self.register(name, schema_to_pyarrow(prior.table.schema()).empty_table())
+            return
+        files = ", ".join(f"'{local_path(task.file.file_path)}'" for task in tasks)
+        where = compile_sql(f"SELECT * FROM t WHERE {prior.where}", self.dialect)
+        where = where.split("WHERE", 1)[1]
+        self.connection.execute(
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{files}]) "
+            f"WHERE {where}"
         )
-        return counts
 
     def run(self, step: Step) -> None:
         kind = "TABLE" if step.materialize else "VIEW"

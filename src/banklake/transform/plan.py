@@ -1,14 +1,23 @@
 """The ETL definition: Bronze text → checked rows → Silver, quarantine and Gold, as SQL.
 
 Written once, in Spark SQL (the language of the production engine, AWS Glue); every engine runs
-the same steps, compiled to its dialect by sqlglot (see ``compile_sql``). The steps read these
-relations, which an engine provides before it runs the plan:
+the same steps, compiled to its dialect by sqlglot (see ``compile_sql``). A batch is the files
+that are new since the last run. The steps read these relations, which an engine provides
+before it runs the plan:
 
-- ``bronze_<entity>``: the landed rows as text, with ``_source_file`` and ``_line_number``;
-- ``bronze_malformed``: lines the CSV reader could not split (``banklake.bronze.reader``).
+- ``bronze_<entity>``: the batch's rows as text, with ``_source_file`` and ``_line_number``;
+- ``bronze_malformed``: lines the CSV reader could not split (``banklake.bronze.reader``);
+- ``batch_files``: the batch's files (``entity, source_file, snapshot_date, redelivered``);
+- ``snapshot_dates``: every dimension snapshot date on record, this batch's included;
+- ``prior_customers``, ``prior_accounts``: the Silver dimension history before the batch;
+- ``prior_transactions``: Silver transactions the batch's keys may repeat (other files only);
+- ``prior_quarantine``: quarantined rows of the batch's files, from earlier runs of them;
+- ``prior_gold``: Gold rows to re-enrich because the batch changed dimension history;
+- ``bronze_lines``: the exact text of the lines the checks failed (``failed_lines_sql``).
 
 Data-quality rules come from the contracts; a row that fails any ``error`` rule goes to the
-quarantine with every failed rule id and reason, and nowhere else.
+quarantine with every failed rule id and reason, and nowhere else. Identical copies of a key
+load once and are counted as duplicates; differing copies are a conflict and are quarantined.
 """
 
 from __future__ import annotations
@@ -22,6 +31,8 @@ from banklake.contracts import (
     CUSTOMERS,
     ENRICHED_TRANSACTIONS,
     ENTITIES,
+    KEY_STATUS,
+    KEY_VERSIONS,
     MALFORMED_ROW_RULE,
     QUARANTINE,
     SILVER_ACCOUNTS,
@@ -38,6 +49,7 @@ from banklake.contracts import (
 SOURCE_DIALECT = "spark"
 FAILED_RULES = "_failed_rules"  # error rules: the row is quarantined
 WARNED_RULES = "_warned_rules"  # warn rules: the row loads, flagged
+DIMENSIONS = (CUSTOMERS, ACCOUNTS)
 _BATCH_ID = re.compile(r"^[0-9A-Za-z_.:-]+$")
 
 
@@ -67,59 +79,153 @@ def _text(column: str) -> str:
     return f"NULLIF(CASE WHEN {padded} THEN TRIM(BOTH ' ' FROM {value}) ELSE {value} END, '')"
 
 
-def _trimmed(entity: Entity) -> str:
-    # Text is trimmed and an empty field is NULL, so "missing" means one thing in every rule.
-    return ",\n    ".join(
-        f"`{column}`" if column in _CAST_ONLY else f"{_text(column)} AS `{column}`"
+# Typed values, computed from the trimmed text. Names end in ``_value`` where the raw text is
+# kept beside them (the rules quote the raw value).
+TYPED = {
+    CUSTOMERS.name: {},
+    ACCOUNTS.name: {
+        "account_type_value": "CASE UPPER(account_type) WHEN 'SAVINGS' THEN 'Savings' "
+        "WHEN 'CURRENT' THEN 'Current' END",
+        "balance_value": "TRY_CAST(balance AS DECIMAL(18,2))",
+    },
+    TRANSACTIONS.name: {
+        "amount_value": "TRY_CAST(amount AS DECIMAL(18,2))",
+        "tx_type_value": "CASE UPPER(tx_type) WHEN 'CREDIT' THEN 'Credit' "
+        "WHEN 'DEBIT' THEN 'Debit' END",
+        "tx_timestamp": "TRY_CAST(`timestamp` AS TIMESTAMP)",
+        "tx_date": "CAST(TRY_CAST(`timestamp` AS TIMESTAMP) AS DATE)",
+    },
+}
+# What makes two rows with one key "the same": the typed values the Silver table keeps, by
+# Silver column name. A dimension's key may repeat across snapshots (that is its history), so
+# its rows are compared within one snapshot date.
+CONTENT = {
+    CUSTOMERS.name: {"name": "name", "email": "email", "country": "country"},
+    ACCOUNTS.name: {
+        "customer_id": "customer_id",
+        "account_type": "account_type_value",
+        "balance": "balance_value",
+    },
+    TRANSACTIONS.name: {
+        "account_id": "account_id",
+        "amount": "amount_value",
+        "tx_type": "tx_type_value",
+        "tx_timestamp": "tx_timestamp",
+    },
+}
+
+
+def _typed(entity: Entity) -> str:
+    """The batch's rows of ``entity``: trimmed text, typed values and (dimensions) the date."""
+    trimmed = ",\n    ".join(
+        f"b.`{column}`" if column in _CAST_ONLY else f"{_text(column)} AS `{column}`"
         for column in entity.source_columns
+    )
+    typed = "".join(f",\n  {sql} AS {name}" for name, sql in TYPED[entity.name].items())
+    snapshot, dated = "", ""
+    if entity in DIMENSIONS:
+        snapshot = ", f.snapshot_date AS _snapshot_date"
+        dated = "\n  JOIN batch_files f ON b._source_file = f.source_file"
+    return f"""SELECT t.*{typed}
+FROM (
+  SELECT b._source_file, b._line_number{snapshot},
+    {trimmed}
+  FROM bronze_{entity.name} b{dated}
+) t"""
+
+
+def _content(entity: Entity, prefix: str = "", silver: bool = False) -> str:
+    fields = ", ".join(
+        f"'{name}', {prefix}{name if silver else column}"
+        for name, column in CONTENT[entity.name].items()
+    )
+    return f"TO_JSON(NAMED_STRUCT({fields}))"
+
+
+def keys_sql(entity: Entity) -> str:
+    """The standing of every row whose key is not unique: first, duplicate or conflict.
+
+    Only rows whose key repeats in the batch (or, for transactions, is already loaded from
+    another file) are looked at, so the usual all-unique batch costs one grouping.
+    """
+    key = entity.key
+    scope = f"{key}, _snapshot_date" if entity in DIMENSIONS else key
+    window = f"PARTITION BY {scope}"
+    repeated = f"SELECT {_text(key)} FROM bronze_{entity.name} GROUP BY 1 HAVING COUNT(*) > 1"
+    prior_join, prior_status, prior_where = "", "", ""
+    if entity is TRANSACTIONS:
+        repeated += f" UNION SELECT {key} FROM prior_transactions"
+        prior_join = f"""
+LEFT JOIN (
+  SELECT {key}, MIN({_content(entity, silver=True)}) AS _prior_content,
+    MIN(source_file) AS _prior_file
+  FROM prior_transactions GROUP BY {key}
+) p ON x.{key} = p.{key}"""
+        prior_status = """
+    WHEN p._prior_content = x._content THEN 'duplicate'
+    WHEN p._prior_content IS NOT NULL THEN 'conflict'"""
+        prior_where = (
+            "WHEN p._prior_file IS NOT NULL THEN CONCAT('loaded from ', p._prior_file)\n    "
+        )
+    location = "CONCAT(_source_file, ':', CAST(_line_number AS STRING))"
+    return f"""
+SELECT x._source_file, x._line_number,
+  CASE{prior_status}
+    WHEN x._fewest <> x._most THEN 'conflict'
+    WHEN x._copy > 1 THEN 'duplicate'
+    WHEN x._copies > 1 THEN 'first'
+    ELSE 'unique' END AS {KEY_STATUS},
+  CASE {prior_where}WHEN x._fewest <> x._most THEN CONCAT('versions at ', x._where) END
+    AS {KEY_VERSIONS}
+FROM (
+  SELECT typed.*, {_content(entity)} AS _content,
+    MIN({_content(entity)}) OVER ({window}) AS _fewest,
+    MAX({_content(entity)}) OVER ({window}) AS _most,
+    COUNT(*) OVER ({window}) AS _copies,
+    ROW_NUMBER() OVER ({window} ORDER BY _source_file, _line_number) AS _copy,
+    ARRAY_JOIN(SORT_ARRAY(COLLECT_LIST({location}) OVER ({window})), ', ') AS _where
+  FROM ({_typed(entity)}) typed
+  WHERE {key} IN ({repeated})
+) x{prior_join}"""
+
+
+def as_of(version: str, day: str) -> str:
+    """The dimension version ``version`` holds on business date ``day`` (NULL bounds are open)."""
+    return (
+        f"({version}.valid_from IS NULL OR {version}.valid_from <= {day})"
+        f" AND ({version}.valid_to IS NULL OR {day} < {version}.valid_to)"
     )
 
 
-def _prepared(entity: Entity, typed: str = "", lookups: str = "") -> str:
-    # Subqueries rather than a shared CTE: an engine would materialise a CTE read twice.
-    key = entity.key
-    typed = f"{typed},\n  " if typed else ""
-    return f"""
-SELECT src.*,
-  {typed}repeated.{key} IS NULL AS key_unique
-FROM (
-  SELECT _source_file, _line_number,
-    {_trimmed(entity)}
-  FROM bronze_{entity.name}
-) src
-LEFT JOIN (
-  SELECT {_text(key)} AS {key} FROM bronze_{entity.name}
-  GROUP BY 1 HAVING COUNT(*) > 1
-) repeated ON src.{key} = repeated.{key}
-{lookups}"""
-
-
-PREPARED = {
-    CUSTOMERS.name: _prepared(CUSTOMERS),
-    ACCOUNTS.name: _prepared(
-        ACCOUNTS,
-        """CASE UPPER(src.account_type) WHEN 'SAVINGS' THEN 'Savings'
-    WHEN 'CURRENT' THEN 'Current' END AS account_type_value,
-  TRY_CAST(src.balance AS DECIMAL(18,2)) AS balance_value,
-  known.customer_id IS NOT NULL AS customer_known""",
-        "LEFT JOIN silver_customers known ON src.customer_id = known.customer_id",
+# Lookups each entity's rules need, joined to its typed rows (``src``).
+_LOOKUPS = {
+    CUSTOMERS.name: ("", ""),
+    ACCOUNTS.name: (
+        ",\n  known.customer_id IS NOT NULL AS customer_known",
+        "LEFT JOIN silver_customers known ON src.customer_id = known.customer_id"
+        f" AND {as_of('known', 'src._snapshot_date')}",
     ),
-    TRANSACTIONS.name: _prepared(
-        TRANSACTIONS,
-        """TRY_CAST(src.amount AS DECIMAL(18,2)) AS amount_value,
-  CASE UPPER(src.tx_type) WHEN 'CREDIT' THEN 'Credit' WHEN 'DEBIT' THEN 'Debit' END
-    AS tx_type_value,
-  TRY_CAST(src.`timestamp` AS TIMESTAMP) AS tx_timestamp,
-  CAST(TRY_CAST(src.`timestamp` AS TIMESTAMP) AS DATE) AS tx_date,
-  known.account_id IS NOT NULL AS account_known""",
-        "LEFT JOIN silver_accounts known ON src.account_id = known.account_id",
+    TRANSACTIONS.name: (
+        ",\n  a.account_id IS NOT NULL AS account_known,"
+        " c.customer_id IS NOT NULL AS customer_known,"
+        "\n  a.customer_id AS customer_id, a.account_type, a.balance, c.name, c.email, c.country",
+        "LEFT JOIN silver_accounts a ON src.account_id = a.account_id"
+        f" AND {as_of('a', 'src.tx_date')}"
+        "\nLEFT JOIN silver_customers c ON a.customer_id = c.customer_id"
+        f" AND {as_of('c', 'src.tx_date')}",
     ),
 }
 # What later steps read of each checked relation: keeping only these makes it much cheaper
 # to materialise (the raw text is re-read from Bronze for the few quarantined rows).
 CHECKED_COLUMNS = {
-    CUSTOMERS.name: ("customer_id", "name", "email", "country"),
-    ACCOUNTS.name: ("account_id", "customer_id", "account_type_value", "balance_value"),
+    CUSTOMERS.name: ("_snapshot_date", "customer_id", "name", "email", "country"),
+    ACCOUNTS.name: (
+        "_snapshot_date",
+        "account_id",
+        "customer_id",
+        "account_type_value",
+        "balance_value",
+    ),
     TRANSACTIONS.name: (
         "tx_id",
         "account_id",
@@ -127,6 +233,12 @@ CHECKED_COLUMNS = {
         "tx_type_value",
         "tx_timestamp",
         "tx_date",
+        "customer_id",
+        "account_type",
+        "balance",
+        "name",
+        "email",
+        "country",
     ),
 }
 
@@ -145,18 +257,38 @@ def _rule_ids(entity: Entity, severity: Severity) -> str:
 
 
 def checked_sql(entity: Entity) -> str:
-    """Every prepared row with the ids of the rules it fails, by severity."""
+    """Every row of the batch with the ids of the rules it fails, by severity."""
+    lookup_columns, lookup_joins = _LOOKUPS[entity.name]
+    if entity is TRANSACTIONS:
+        # The account's customer_id comes from the lookup; the row's own columns are these.
+        own = ", ".join(f"src.`{c}`" for c in ("_source_file", "_line_number", *_own(entity)))
+    else:
+        own = "src.*"
+    prepared = f"""
+SELECT {own}, COALESCE(keys.{KEY_STATUS}, 'unique') AS {KEY_STATUS},
+  keys.{KEY_VERSIONS}{lookup_columns}
+FROM ({_typed(entity)}) src
+LEFT JOIN {entity.name}_keys keys
+  ON src._source_file = keys._source_file AND src._line_number = keys._line_number
+{lookup_joins}"""
     return f"""
 SELECT _source_file, _line_number, {", ".join(CHECKED_COLUMNS[entity.name])},
+  {KEY_STATUS}, {KEY_VERSIONS},
   {_rule_ids(entity, Severity.ERROR)} AS {FAILED_RULES},
   {_rule_ids(entity, Severity.WARN)} AS {WARNED_RULES}
-FROM ({PREPARED[entity.name]}) prepared"""
+FROM ({prepared}) prepared"""
+
+
+def _own(entity: Entity) -> tuple[str, ...]:
+    return (*entity.source_columns, *TYPED[entity.name])
 
 
 def _all_failed(prefix: str = "") -> str:
     return f"CONCAT_WS(',', NULLIF({prefix}{FAILED_RULES}, ''), NULLIF({prefix}{WARNED_RULES}, ''))"
 
 
+# The rows that load: they pass every error rule and are not a copy of a row that loads.
+_LOADS = f"{FAILED_RULES} = '' AND {KEY_STATUS} IN ('unique', 'first')"
 # The warn rules a loaded row failed, as an array (NULL when it passed them all).
 _QUALITY_FLAGS = (
     f"CASE WHEN {WARNED_RULES} = '' THEN NULL ELSE SPLIT({WARNED_RULES}, ',') END AS quality_flags"
@@ -171,7 +303,9 @@ def _reasons(entity: Entity) -> str:
     parts = []
     for rule in rules_for(entity.name):
         reason = sql_literal(rule.reason)
-        if rule.column is not None:
+        if rule.column == KEY_VERSIONS:
+            reason = f"CONCAT({reason}, ' (', c.{KEY_VERSIONS}, ')')"
+        elif rule.column is not None:
             value = f"""CONCAT(' (got "', NULLIF(b.`{rule.column}`, ''), '")')"""
             reason = f"CONCAT({reason}, COALESCE({value}, ' (missing)'))"
         failed = f"CONCAT(',', {_all_failed('c.')}, ',') LIKE '%,{rule.id},%'"
@@ -185,76 +319,219 @@ def _quarantined(entity: Entity, batch_id: str) -> str:
 SELECT {sql_literal(batch_id)} AS batch_id, '{entity.name}' AS entity,
   c._source_file AS source_file, c._line_number AS line_number,
   SPLIT({_all_failed("c.")}, ',') AS rule_ids, {_reasons(entity)} AS reasons,
-  TO_JSON(NAMED_STRUCT({record})) AS record, CURRENT_TIMESTAMP() AS quarantined_at
+  TO_JSON(NAMED_STRUCT({record})) AS record, l.text AS line_text,
+  CURRENT_TIMESTAMP() AS quarantined_at
 FROM {entity.name}_checked c
 JOIN bronze_{entity.name} b
   ON c._source_file = b._source_file AND c._line_number = b._line_number
+LEFT JOIN bronze_lines l
+  ON c._source_file = l._source_file AND c._line_number = l._line_number
 WHERE c.{FAILED_RULES} <> ''"""
 
 
-def quarantine_sql(batch_id: str) -> str:
+def failed_lines_sql() -> str:
+    """Where the rows that failed a check are: their lines' text goes into the quarantine."""
+    return "\nUNION ALL\n".join(
+        f"SELECT _source_file, _line_number FROM {entity.name}_checked WHERE {FAILED_RULES} <> ''"
+        for entity in ENTITIES
+    )
+
+
+def new_quarantine_sql(batch_id: str) -> str:
     malformed = f"""
 SELECT {sql_literal(batch_id)} AS batch_id, entity, _source_file AS source_file,
   _line_number AS line_number, ARRAY('{MALFORMED_ROW_RULE}') AS rule_ids, reason AS reasons,
-  text AS record, CURRENT_TIMESTAMP() AS quarantined_at
+  CAST(NULL AS STRING) AS record, text AS line_text, CURRENT_TIMESTAMP() AS quarantined_at
 FROM bronze_malformed"""
     parts = [_quarantined(entity, batch_id) for entity in ENTITIES] + [malformed]
     return "\nUNION ALL".join(parts)
 
 
-_SILVER_CUSTOMERS = f"""
-SELECT customer_id, name, email, country, _source_file AS source_file, {_QUALITY_FLAGS}
-FROM customers_checked WHERE {FAILED_RULES} = ''"""
-_SILVER_ACCOUNTS = f"""
-SELECT account_id, customer_id, account_type_value AS account_type,
-  balance_value AS balance, _source_file AS source_file, {_QUALITY_FLAGS}
-FROM accounts_checked WHERE {FAILED_RULES} = ''"""
+def quarantine_sql(batch_id: str) -> str:
+    """The quarantine of the batch's files: this run's rejects, and the rows earlier runs of the
+    same files rejected that now load, marked resolved by this batch."""
+    columns = ", ".join(column.name for column in QUARANTINE.columns[:-2])
+    return f"""
+SELECT {columns}, CAST(NULL AS TIMESTAMP) AS resolved_at,
+  CAST(NULL AS STRING) AS resolved_batch_id
+FROM quarantine_new
+UNION ALL
+SELECT {", ".join(f"q.{c}" for c in columns.split(", "))},
+  COALESCE(q.resolved_at, CURRENT_TIMESTAMP()) AS resolved_at,
+  COALESCE(q.resolved_batch_id, {sql_literal(batch_id)}) AS resolved_batch_id
+FROM prior_quarantine q
+LEFT JOIN quarantine_new n ON q.source_file = n.source_file AND q.line_number = n.line_number
+WHERE q.resolved_at IS NOT NULL OR n.line_number IS NULL"""
+
+
+def history_sql(entity: Entity, contract: TableContract) -> str:
+    """The dimension's history (SCD type 2) over every snapshot on record.
+
+    Each snapshot date holds a full state: this batch's snapshots as checked, and every other
+    date as the prior history says it was. A version starts where a key appears or its values
+    change from the previous snapshot date, and ends at the first date that drops or changes it.
+    Versions that start at the earliest snapshot are open towards the past.
+    """
+    key = entity.key
+    attributes = list(CONTENT[entity.name])
+    typed = CONTENT[entity.name]
+    batch_rows = ", ".join(f"{typed[a]} AS {a}" for a in attributes)
+    prior_rows = ", ".join(f"h.{a}" for a in attributes)
+    same = " AND ".join(
+        f"LAG(st.{a}) OVER (PARTITION BY st.{key} ORDER BY st.d) <=> st.{a}" for a in attributes
+    )
+    picked = ", ".join(f"MIN_BY({a}, d) AS {a}" for a in attributes)
+    kind = sql_literal(entity.name)
+    history = f"""
+WITH dates AS (
+  SELECT snapshot_date AS d, LAG(snapshot_date) OVER (ORDER BY snapshot_date) AS prev_d,
+    LEAD(snapshot_date) OVER (ORDER BY snapshot_date) AS next_d,
+    MIN(snapshot_date) OVER () AS first_d
+  FROM snapshot_dates WHERE entity = {kind}
+),
+states AS (
+  SELECT {key}, {batch_rows}, {_QUALITY_FLAGS}, _snapshot_date AS d,
+    _source_file AS source_file
+  FROM {entity.name}_checked WHERE {_LOADS}
+  UNION ALL
+  SELECT h.{key}, {prior_rows}, h.quality_flags, s.snapshot_date AS d, h.source_file
+  FROM prior_{entity.name} h
+  JOIN snapshot_dates s ON s.entity = {kind} AND {as_of("h", "s.snapshot_date")}
+  WHERE s.snapshot_date NOT IN (
+    SELECT snapshot_date FROM batch_files WHERE entity = {kind})
+),
+marked AS (
+  SELECT st.*, dates.first_d,
+    CASE WHEN LAG(st.d) OVER (PARTITION BY st.{key} ORDER BY st.d) = dates.prev_d
+      AND {same} THEN 0 ELSE 1 END AS starts
+  FROM states st JOIN dates ON st.d = dates.d
+),
+versions AS (
+  SELECT *, SUM(starts) OVER (PARTITION BY {key} ORDER BY d
+    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS version
+  FROM marked
+),
+spans AS (
+  SELECT {key}, {picked}, MIN(d) AS start_d, MAX(d) AS last_d, MIN(first_d) AS first_d,
+    MIN_BY(source_file, d) AS source_file, MIN_BY(quality_flags, d) AS quality_flags
+  FROM versions GROUP BY {key}, version
+)
+SELECT spans.{key}, {", ".join(f"spans.{a}" for a in attributes)},
+  CASE WHEN spans.start_d = spans.first_d THEN NULL ELSE spans.start_d END AS valid_from,
+  dates.next_d AS valid_to, dates.next_d IS NULL AS is_current,
+  spans.source_file, spans.quality_flags
+FROM spans JOIN dates ON spans.last_d = dates.d"""
+    assert contract.column_names[: len(attributes) + 1] == (key, *attributes)
+    return history
+
+
 _SILVER_TRANSACTIONS = f"""
 SELECT tx_id, account_id, amount_value AS amount, tx_type_value AS tx_type,
   tx_timestamp, tx_date, _source_file AS source_file, {_QUALITY_FLAGS}
-FROM transactions_checked WHERE {FAILED_RULES} = ''"""
-_ENRICHED = f"""
-SELECT t.tx_id, t.account_id, a.customer_id, t.amount_value AS amount,
-  t.tx_type_value AS tx_type, t.tx_timestamp, t.tx_date,
-  a.account_type, a.balance, c.name, c.email, c.country
-FROM transactions_checked t
-JOIN silver_accounts a ON t.account_id = a.account_id
-JOIN silver_customers c ON a.customer_id = c.customer_id
-WHERE t.{FAILED_RULES} = ''"""
+FROM transactions_checked WHERE {_LOADS}"""
 
 
-def plan(batch_id: str) -> list[Step]:
-    """The steps of one batch, in the order they must run."""
+def _enriched() -> str:
+    # Rows the batch loads, and earlier Gold rows re-enriched where the batch changed the
+    # dimension history on their date (a row whose account no longer resolves keeps its values).
+    looked_up = {"customer_id": "a", "account_type": "a", "balance": "a"} | dict.fromkeys(
+        ("name", "email", "country"), "c"
+    )
+
+    def restated(column: str) -> str:
+        if column not in looked_up:
+            return f"g.{column}"
+        value = f"{looked_up[column]}.{column}"
+        return f"CASE WHEN c.customer_id IS NOT NULL THEN {value} ELSE g.{column} END AS {column}"
+
+    return f"""
+SELECT tx_id, account_id, customer_id, amount_value AS amount,
+  tx_type_value AS tx_type, tx_timestamp, tx_date,
+  account_type, balance, name, email, country, _source_file AS source_file
+FROM transactions_checked WHERE {_LOADS}
+UNION ALL
+SELECT {", ".join(map(restated, ENRICHED_TRANSACTIONS.column_names))}
+FROM prior_gold g
+LEFT JOIN silver_accounts a ON g.account_id = a.account_id AND {as_of("a", "g.tx_date")}
+LEFT JOIN silver_customers c ON a.customer_id = c.customer_id AND {as_of("c", "g.tx_date")}"""
+
+
+ALL_DIMENSIONS = frozenset(entity.name for entity in DIMENSIONS)
+
+
+def plan(batch_id: str, rebuilt: frozenset[str] = ALL_DIMENSIONS) -> list[Step]:
+    """The steps of one batch, in the order they must run.
+
+    ``rebuilt`` names the dimensions whose history the batch rewrites (those it has snapshots
+    of); the others are read as they are.
+    """
     if not _BATCH_ID.match(batch_id):
         raise ValueError(f"batch id {batch_id!r} may only use letters, digits and _.:-")
+    steps = []
+    for entity, contract in ((CUSTOMERS, SILVER_CUSTOMERS), (ACCOUNTS, SILVER_ACCOUNTS)):
+        steps += [
+            Step(f"{entity.name}_keys", keys_sql(entity), materialize=True),
+            Step(f"{entity.name}_checked", checked_sql(entity), materialize=True),
+        ]
+        if entity.name in rebuilt:
+            steps.append(
+                Step(f"silver_{entity.name}", history_sql(entity, contract), contract, True)
+            )
+        else:
+            steps.append(Step(f"silver_{entity.name}", f"SELECT * FROM prior_{entity.name}"))
     return [
-        Step("customers_checked", checked_sql(CUSTOMERS), materialize=True),
-        Step("silver_customers", _SILVER_CUSTOMERS, SILVER_CUSTOMERS, materialize=True),
-        Step("accounts_checked", checked_sql(ACCOUNTS), materialize=True),
-        Step("silver_accounts", _SILVER_ACCOUNTS, SILVER_ACCOUNTS, materialize=True),
+        *steps,
+        Step("transactions_keys", keys_sql(TRANSACTIONS), materialize=True),
         Step("transactions_checked", checked_sql(TRANSACTIONS), materialize=True),
         Step("silver_transactions", _SILVER_TRANSACTIONS, SILVER_TRANSACTIONS),
+        Step("quarantine_new", new_quarantine_sql(batch_id), materialize=True),
         Step("quarantine", quarantine_sql(batch_id), QUARANTINE),
-        Step("enriched_transactions", _ENRICHED, ENRICHED_TRANSACTIONS),
+        Step("enriched_transactions", _enriched(), ENRICHED_TRANSACTIONS),
     ]
+
+
+def file_outcomes_sql() -> str:
+    """Rows per source file by where they went: loaded, quarantined or duplicate (and flagged)."""
+    parts = [
+        f"""SELECT '{entity.name}' AS entity, _source_file AS source_file,
+  SUM(CASE WHEN {_LOADS} THEN 1 ELSE 0 END) AS loaded,
+  SUM(CASE WHEN {FAILED_RULES} <> '' THEN 1 ELSE 0 END) AS quarantined,
+  SUM(CASE WHEN {FAILED_RULES} = '' AND {KEY_STATUS} = 'duplicate' THEN 1 ELSE 0 END)
+    AS duplicate,
+  SUM(CASE WHEN {_LOADS} AND {WARNED_RULES} <> '' THEN 1 ELSE 0 END) AS flagged
+FROM {entity.name}_checked GROUP BY _source_file"""
+        for entity in ENTITIES
+    ]
+    malformed = """SELECT entity, _source_file AS source_file, 0 AS loaded,
+  COUNT(*) AS quarantined, 0 AS duplicate, 0 AS flagged
+FROM bronze_malformed GROUP BY entity, _source_file"""
+    return "\nUNION ALL\n".join([*parts, malformed])
 
 
 def findings_sql() -> str:
-    """Rows per entity, severity and rule: what the run quarantined and what it flagged."""
+    """Rows per file, entity, severity and rule: what the run quarantined and what it flagged.
+
+    Warnings count for loaded rows only; a quarantined row's warnings are in its reasons.
+    """
     parts = [
-        f"""SELECT '{entity.name}' AS entity, '{severity}' AS severity, rule_id
+        f"""SELECT '{entity.name}' AS entity, _source_file AS source_file,
+  '{severity}' AS severity, rule_id
 FROM {entity.name}_checked LATERAL VIEW EXPLODE(SPLIT({column}, ',')) found AS rule_id
-WHERE {column} <> ''"""
+WHERE {column} <> ''{extra}"""
         for entity in ENTITIES
-        for severity, column in (("error", FAILED_RULES), ("warn", WARNED_RULES))
+        for severity, column, extra in (
+            ("error", FAILED_RULES, ""),
+            ("warn", WARNED_RULES, f" AND {_LOADS}"),
+        )
     ]
     malformed = (
-        f"SELECT entity, 'error' AS severity, '{MALFORMED_ROW_RULE}' AS rule_id"
-        " FROM bronze_malformed"
+        "SELECT entity, _source_file AS source_file, 'error' AS severity,"
+        f" '{MALFORMED_ROW_RULE}' AS rule_id FROM bronze_malformed"
     )
     union = "\nUNION ALL\n".join([*parts, malformed])
-    return f"""SELECT entity, severity, rule_id, COUNT(*) AS rows FROM ({union}) findings
-GROUP BY entity, severity, rule_id ORDER BY entity, severity, rule_id"""
+    return f"""SELECT entity, source_file, severity, rule_id, COUNT(*) AS rows FROM ({union}) found
+GROUP BY entity, source_file, severity, rule_id
+ORDER BY entity, source_file, severity, rule_id"""
 
 
 @cache

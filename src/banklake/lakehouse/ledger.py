@@ -1,0 +1,138 @@
+"""The reconciliation ledger: per run and source file, what was read and where every row went.
+
+It is also what makes loads exactly-once. A landed file is identified by its path and checksum:
+a run takes only files whose path is new or whose content changed since the ledger last
+recorded them (a re-delivery), and the ledger row is written after every table commit of the
+batch, so a run that died before it leaves the files to be taken again by the next run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyiceberg.io.pyarrow import schema_to_pyarrow
+from pyiceberg.table import Table
+
+from banklake.bronze.landing import Candidate, file_checksum
+
+Status = Literal["loaded", "reprocessed", "rejected"]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """The ledger's latest record of a path."""
+
+    source_file: str
+    entity: str
+    checksum: str
+    size_bytes: int
+    modified_ns: int
+    business_date: date | None
+    status: Status
+    batch_id: str
+
+
+@dataclass(frozen=True)
+class Taken:
+    """A landed file this batch takes, and why."""
+
+    candidate: Candidate
+    checksum: str
+    redelivered: bool  # the path was loaded before with other content: its rows are replaced
+
+
+@dataclass
+class FileOutcome:
+    """One ledger row: for every file, read = loaded + quarantined + duplicate."""
+
+    batch_id: str
+    entity: str
+    source_file: str
+    checksum: str
+    size_bytes: int
+    modified_ns: int
+    business_date: date | None
+    status: Status
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_quarantined: int = 0
+    rows_duplicate: int = 0
+    rows_flagged: int = 0
+    quarantined_by_rule: dict[str, int] = field(default_factory=dict)
+    problem: str | None = None
+    snapshot_ids: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def balanced(self) -> bool:
+        placed = self.rows_loaded + self.rows_quarantined + self.rows_duplicate
+        return self.status == "rejected" or self.rows_read == placed
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def deliveries(ledger: Table) -> dict[str, Delivery]:
+    """The latest record of every path in the ledger."""
+    rows = ledger.scan().to_arrow()
+    if not rows.num_rows:
+        return {}
+    rows = rows.sort_by([("recorded_at", "ascending")])
+    latest: dict[str, Delivery] = {}
+    for row in rows.to_pylist():
+        latest[row["source_file"]] = Delivery(
+            **{name: row[name] for name in Delivery.__dataclass_fields__}
+        )
+    return latest
+
+
+def live(known: dict[str, Delivery]) -> dict[str, Delivery]:
+    """The delivery that counts for each path: the latest one that was not rejected."""
+    return {path: d for path, d in known.items() if d.status != "rejected"}
+
+
+def take_new(candidates: list[Candidate], known: dict[str, Delivery]) -> list[Taken]:
+    """The files this run must load: new paths, and paths whose content changed.
+
+    A file whose size and modification time are as recorded is not read at all; one that was
+    touched but holds the same bytes is not loaded again.
+    """
+    taken = []
+    for candidate in candidates:
+        recorded = known.get(candidate.name)
+        if recorded and (recorded.size_bytes, recorded.modified_ns) == (
+            candidate.size_bytes,
+            candidate.modified_ns,
+        ):
+            continue
+        checksum = file_checksum(candidate.path)
+        if recorded and recorded.checksum == checksum:
+            continue
+        redelivered = recorded is not None and recorded.status != "rejected"
+        taken.append(Taken(candidate, checksum, redelivered))
+    return taken
+
+
+def ledger_rows(outcomes: list[FileOutcome], ledger: Table) -> pa.Table:
+    recorded_at = datetime.now(UTC)
+    schema = schema_to_pyarrow(ledger.schema())
+    records = [
+        {
+            **outcome.to_dict(),
+            "quarantined_by_rule": list(outcome.quarantined_by_rule.items()),
+            "snapshot_ids": list(outcome.snapshot_ids.items()),
+            "recorded_at": recorded_at,
+        }
+        for outcome in outcomes
+    ]
+    return pa.Table.from_pylist(records, schema=schema)
+
+
+def quarantined_files(quarantine: Table) -> set[str]:
+    """Files that still have quarantined rows no run has resolved."""
+    rows = quarantine.scan(selected_fields=("source_file", "resolved_at")).to_arrow()
+    open_rows = rows.filter(pc.is_null(rows["resolved_at"]))
+    return set(open_rows["source_file"].to_pylist())

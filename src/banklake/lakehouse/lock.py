@@ -1,0 +1,78 @@
+"""One writer at a time on a local lakehouse.
+
+The SQLite catalog takes concurrent commits safely (each is a compare-and-swap of the metadata
+pointer), but two runs of the same batch would each do the whole batch's work, and the loser's
+commits would only be retried away. So writers take turns: a run waits for the one before it,
+then finds its files already loaded and commits nothing. The lock is the operating system's
+(``flock``): it is released when its holder exits, however it exits, SIGKILL included.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from banklake.errors import LakehouseError
+
+LOCK_NAME = ".banklake.lock"
+
+
+@contextmanager
+def writer_lock(
+    lakehouse: Path, command: str, timeout_s: float, say: Callable[[str], None]
+) -> Iterator[None]:
+    """Hold the lakehouse's writer lock; wait up to ``timeout_s`` for another holder."""
+    lakehouse.mkdir(parents=True, exist_ok=True)
+    path = lakehouse / LOCK_NAME
+    with path.open("a+") as handle:
+        deadline = time.monotonic() + timeout_s
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                holder = _holder(path)
+                if time.monotonic() >= deadline:
+                    raise LakehouseError(
+                        f"{lakehouse} is busy: {holder} has held it for over {timeout_s:.0f} s; "
+                        "nothing was written. Run again when it is done (or raise "
+                        "lock_timeout_seconds)"
+                    ) from None
+                if not waiting:
+                    say(f"waiting for {holder} to finish with {lakehouse}")
+                    waiting = True
+                time.sleep(0.1)
+        handle.seek(0)
+        handle.truncate()
+        handle.write(
+            json.dumps(
+                {
+                    "pid": os.getpid(),
+                    "command": command,
+                    "since": datetime.now(UTC).isoformat(timespec="seconds"),
+                }
+            )
+        )
+        handle.flush()
+        try:
+            yield
+        finally:
+            handle.truncate(0)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _holder(path: Path) -> str:
+    try:
+        facts = json.loads(path.read_text() or "{}")
+    except (OSError, ValueError):
+        facts = {}
+    if not facts:
+        return "another banklake process"
+    return f"`banklake {facts['command']}` (pid {facts['pid']}, since {facts['since']})"
