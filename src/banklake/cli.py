@@ -225,8 +225,11 @@ def verify(
                 d = check.details
                 out.print(
                     f"      read {d['rows_read']:,} = Gold {d['rows_in_gold']:,} "
-                    f"+ quarantined {d['rows_quarantined']:,}"
+                    f"+ quarantined {d['rows_quarantined']:,} + duplicate "
+                    f"{d['rows_duplicate']:,} + in rejected files {d['rows_in_rejected_files']:,}"
                 )
+                for problem in d["problems"]:
+                    out.print(f"      [red]{problem}[/red]")
         out.print(f"Reports: {markdown} and {machine}")
     if not verification.passed:
         raise typer.Exit(1)

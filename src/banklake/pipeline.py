@@ -198,6 +198,9 @@ def _load(
                 staged.append(engine.stage(step, tables[step.target.name]))
         result.findings = engine.fetch(findings_sql())
         outcomes = _outcomes(result.batch_id, accepted, counts, engine, status, snapshot_of)
+        drift = {file.name: file.drift for file in batch.all_files}
+        for outcome in outcomes:
+            outcome.problem = drift[outcome.source_file]
         restated = engine.fetch("SELECT COUNT(*) AS n FROM prior_gold")[0]["n"]
     _audit(outcomes, {s.table.name()[-1]: s.rows for s in staged}, int(restated))
     crash_point("staged")

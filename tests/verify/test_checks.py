@@ -38,7 +38,15 @@ def test_integrity_counts_quarantined_rows(settings: Settings, landing: Path, en
     details = verify(settings).checks[0].details
     assert details["rows_read"] == SMALL.transactions + 2
     assert details["rows_quarantined"] == 2
-    assert details["equation"] == f"{SMALL.transactions + 2} = {SMALL.transactions} + 2"
+    assert details["equation"] == f"{SMALL.transactions + 2} = {SMALL.transactions} + 2 + 0 + 0"
+    ledger = {r["source_file"]: r for r in details["ledger"]}
+    day = ledger["transactions/transactions_2020-01-01.csv"]
+    assert (day["rows_read"], day["rows_quarantined"]) == (2, 2)
+    assert day["quarantined_by_rule"] == {
+        "amount_numeric": 1,
+        "tx_id_format": 1,
+        "row_malformed": 1,
+    }
 
 
 def test_integrity_fails_when_gold_and_files_disagree(

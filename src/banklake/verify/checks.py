@@ -1,6 +1,7 @@
 """The seed's three verification tests, run against the lakehouse with every term shown.
 
-1. Data integrity: rows in the transaction files = rows in Gold + rows quarantined, exactly.
+1. Data integrity: rows in the transaction files = rows in Gold + rows quarantined + counted
+   duplicates + rows of files refused whole, exactly; and every file's ledger record adds up.
    The input side is counted from the files themselves, independently of the pipeline.
 2. Business logic: the seed's query as written, and the corrected one (last 30 days, grouped by
    customer id); the corrected result is re-computed through PyIceberg and must agree.
@@ -20,10 +21,11 @@ from zoneinfo import ZoneInfo
 import pyarrow.compute as pc
 from pyiceberg.table import Table
 
-from banklake.bronze.landing import UTF8_BOM, discover
+from banklake.bronze.landing import UTF8_BOM, list_landing
 from banklake.config import Settings
 from banklake.contracts import TRANSACTIONS
 from banklake.lakehouse.catalog import Lakehouse
+from banklake.lakehouse.ledger import FileOutcome, deliveries, take_new
 from banklake.lakehouse.policy import JOBS, job_status, policy_from_properties
 from banklake.transform.plan import sql_literal
 from banklake.verify.query import LocalQueries
@@ -76,7 +78,7 @@ def verify(settings: Settings) -> Verification:
     tables = lakehouse.tables()
     with LocalQueries(lakehouse, settings.table_bucket, settings.timezone) as queries:
         checks = [
-            data_integrity(settings, queries),
+            data_integrity(settings, queries, tables["load_ledger"]),
             business_logic(settings, queries, tables["enriched_transactions"]),
             maintenance(tables),
         ]
@@ -98,28 +100,79 @@ def count_data_rows(path: Path) -> int:
     return lines - 1
 
 
-def data_integrity(settings: Settings, queries: LocalQueries) -> Check:
-    files = discover(settings.landing).of(TRANSACTIONS)
-    rows_read = sum(count_data_rows(file.path) for file in files)
+def data_integrity(settings: Settings, queries: LocalQueries, ledger: Table) -> Check:
+    """Test 1, from the ledger and checked against the files and the tables.
+
+    Every row of every transactions file in the landing zone is in Gold, in the quarantine, a
+    counted duplicate, or in a file refused whole; the ledger says which, per file, and each
+    file's numbers must add up. Rows are counted from the files' own bytes.
+    """
+    recorded = deliveries(ledger)
+    problems = []
+    rows_read = rejected_rows = duplicates = 0
+    files = 0
+    for candidate in list_landing(settings.landing):
+        if candidate.entity is not TRANSACTIONS:
+            continue
+        files += 1
+        in_file = count_data_rows(candidate.path)
+        rows_read += in_file
+        if take_new([candidate], recorded):
+            problems.append(f"{candidate.name} has not been loaded as it is now")
+        elif recorded[candidate.name].status == "rejected":
+            rejected_rows += in_file
+    latest = _latest_records(ledger)
+    for record in latest:
+        if record.status == "rejected":
+            continue
+        if not record.balanced:
+            problems.append(
+                f"{record.source_file}: read {record.rows_read} != loaded {record.rows_loaded} "
+                f"+ quarantined {record.rows_quarantined} + duplicate {record.rows_duplicate}"
+            )
+        if record.entity == TRANSACTIONS.name:
+            duplicates += record.rows_duplicate
     in_gold = int(queries.scalar(SEED_COUNT_SQL))
     quarantine_sql = (
-        f"SELECT count(*) FROM {settings.namespace}.quarantine WHERE entity = 'transactions'"
+        f"SELECT count(*) FROM {settings.namespace}.quarantine "
+        "WHERE entity = 'transactions' AND resolved_at IS NULL"
     )
     quarantined = int(queries.scalar(quarantine_sql))
+    placed = in_gold + quarantined + duplicates + rejected_rows
+    if rows_read != placed:
+        problems.append(f"the files hold {rows_read} rows, the tables and ledger {placed}")
     return Check(
         "data_integrity",
         "Test 1: Gold row count matches the input files",
-        passed=rows_read == in_gold + quarantined,
+        passed=not problems,
         details={
-            "input_files": len(files),
+            "input_files": files,
             "rows_read": rows_read,
             "rows_in_gold": in_gold,
             "rows_quarantined": quarantined,
-            "equation": f"{rows_read} = {in_gold} + {quarantined}",
+            "rows_duplicate": duplicates,
+            "rows_in_rejected_files": rejected_rows,
+            "equation": f"{rows_read} = {in_gold} + {quarantined} + {duplicates} + {rejected_rows}",
+            "problems": problems,
+            "ledger": [asdict(record) for record in latest],
             "gold_sql": SEED_COUNT_SQL,
             "quarantine_sql": quarantine_sql,
         },
     )
+
+
+def _latest_records(ledger: Table) -> list[FileOutcome]:
+    """The ledger's latest record of every path (what its tables hold now)."""
+    rows = ledger.scan().to_arrow().sort_by("recorded_at").to_pylist()
+    latest: dict[str, FileOutcome] = {}
+    names = set(FileOutcome.__dataclass_fields__)
+    for row in rows:
+        record = FileOutcome(**{k: v for k, v in row.items() if k in names})
+        record.quarantined_by_rule = dict(row["quarantined_by_rule"] or [])
+        record.snapshot_ids = dict(row["snapshot_ids"] or [])
+        if record.status != "rejected" or record.source_file not in latest:
+            latest[record.source_file] = record
+    return sorted(latest.values(), key=lambda r: r.source_file)
 
 
 def business_logic(settings: Settings, queries: LocalQueries, gold: Table) -> Check:

@@ -52,17 +52,32 @@ def render_markdown(verification: Verification) -> str:
 
 def _integrity(check: Check) -> list[str]:
     d = check.details
-    return [
-        "| rows read from the transaction files | rows in Gold | rows quarantined |",
-        "|---:|---:|---:|",
-        f"| {d['rows_read']:,} | {d['rows_in_gold']:,} | {d['rows_quarantined']:,} |",
+    lines = [
+        "| rows in the files | in Gold | quarantined | duplicates | in rejected files |",
+        "|---:|---:|---:|---:|---:|",
+        f"| {d['rows_read']:,} | {d['rows_in_gold']:,} | {d['rows_quarantined']:,} "
+        f"| {d['rows_duplicate']:,} | {d['rows_in_rejected_files']:,} |",
         "",
-        f"{d['input_files']} files; read = Gold + quarantined: `{d['equation']}`.",
+        f"{d['input_files']} files; read = Gold + quarantined + duplicates + rejected: "
+        f"`{d['equation']}`.",
         "",
         "```sql",
         d["gold_sql"],
         "```",
+        "",
+        "The ledger, per file (the latest record of each):",
+        "",
+        "| file | status | read | loaded | quarantined | duplicate | flagged |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
+    lines += [
+        f"| {r['source_file']} | {r['status']} | {r['rows_read']:,} | {r['rows_loaded']:,} "
+        f"| {r['rows_quarantined']:,} | {r['rows_duplicate']:,} | {r['rows_flagged']:,} |"
+        for r in d["ledger"]
+    ]
+    if d["problems"]:
+        lines += ["", "Problems:", "", *(f"- {problem}" for problem in d["problems"])]
+    return lines
 
 
 def _rows_table(rows: list[dict[str, Any]]) -> list[str]:

@@ -1,0 +1,294 @@
+"""Daily loads on real Iceberg tables: exactly once, re-deliveries, duplicates, late data,
+backfills, dimension history and replay of quarantined rows."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from tests.conftest import write_csv
+
+from banklake.config import Settings, load_settings
+from banklake.contracts import NAMESPACE
+from banklake.lakehouse.catalog import Lakehouse
+from banklake.pipeline import replay, run
+from banklake.verify.checks import verify
+
+TX = "tx_id,account_id,amount,tx_type,timestamp\n"
+CUSTOMERS = "customer_id,name,email,country\n"
+ACCOUNTS = "account_id,customer_id,account_type,balance\n"
+
+
+@pytest.fixture
+def lake(tmp_path: Path) -> Settings:
+    """A small hand-written landing zone: two customers, two accounts, two days."""
+    landing = tmp_path / "landing"
+    write_csv(
+        landing / "customers" / "customers_2026-01-01.csv",
+        CUSTOMERS + "CUST_1,Ann Lee,ann@example.com,UK\nCUST_2,Bo Chen,bo@example.com,USA\n",
+    )
+    write_csv(
+        landing / "accounts" / "accounts_2026-01-01.csv",
+        ACCOUNTS + "ACC_1,CUST_1,Savings,100.00\nACC_2,CUST_2,Current,50.00\n",
+    )
+    _day(landing, "2026-01-01", "TX_1,ACC_1,10.00,Credit,2026-01-01 09:00:00")
+    _day(landing, "2026-01-02", "TX_2,ACC_2,20.00,Debit,2026-01-02 09:00:00")
+    return load_settings(landing=landing, lakehouse=tmp_path / "lakehouse")
+
+
+def _day(landing: Path, day: str, *lines: str) -> Path:
+    return write_csv(
+        landing / "transactions" / f"transactions_{day}.csv",
+        TX + "".join(f"{line}\n" for line in lines),
+    )
+
+
+def _rows(settings: Settings, table: str) -> list[dict[str, Any]]:
+    lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
+    rows: list[dict[str, Any]] = (
+        lakehouse.catalog.load_table(f"{NAMESPACE}.{table}").scan().to_arrow().to_pylist()
+    )
+    return rows
+
+
+def _gold(settings: Settings) -> dict[str, dict[str, Any]]:
+    return {row["tx_id"]: row for row in _rows(settings, "enriched_transactions")}
+
+
+def _snapshots(settings: Settings) -> dict[str, int | None]:
+    tables = Lakehouse.local(settings.lakehouse, settings.namespace).tables()
+    return {
+        name: (t.current_snapshot().snapshot_id if t.current_snapshot() else None)  # type: ignore[union-attr]
+        for name, t in tables.items()
+    }
+
+
+def test_each_run_takes_only_what_is_new(lake: Settings, engine: str) -> None:
+    first = run(lake, engine)
+    assert sorted(f.source_file for f in first.files) == [
+        "accounts/accounts_2026-01-01.csv",
+        "customers/customers_2026-01-01.csv",
+        "transactions/transactions_2026-01-01.csv",
+        "transactions/transactions_2026-01-02.csv",
+    ]
+    before = _snapshots(lake)
+    assert run(lake, engine).files == [] and _snapshots(lake) == before  # no commit at all
+
+    _day(lake.landing, "2026-01-03", "TX_3,ACC_1,30.00,Credit,2026-01-03 09:00:00")
+    third = run(lake, engine)
+    assert [f.source_file for f in third.files] == ["transactions/transactions_2026-01-03.csv"]
+    assert sorted(_gold(lake)) == ["TX_1", "TX_2", "TX_3"]
+    assert _snapshots(lake)["customers"] == before["customers"]  # dimensions untouched
+    assert verify(lake).checks[0].passed
+
+
+def test_backfill_a_date_range(lake: Settings, engine: str) -> None:
+    run(lake, engine, since=date(2026, 1, 1), until=date(2026, 1, 1))
+    assert sorted(_gold(lake)) == ["TX_1"]
+    run(lake, engine, since=date(2026, 1, 2), until=date(2026, 1, 2))
+    assert sorted(_gold(lake)) == ["TX_1", "TX_2"]
+
+
+def test_a_redelivered_day_replaces_the_earlier_delivery(lake: Settings, engine: str) -> None:
+    _day(
+        lake.landing,
+        "2026-01-02",
+        "TX_2,ACC_2,20.00,Debit,2026-01-02 09:00:00",
+        "TX_4,ACC_2,40.00,Debit,2026-01-02 10:00:00",
+        "TX_5,ACC_2,50.00,Debit,2026-01-02 11:00:00",
+    )
+    run(lake, engine)
+    _day(
+        lake.landing,
+        "2026-01-02",
+        "TX_2,ACC_2,22.00,Debit,2026-01-02 09:00:00",  # changed
+        "TX_5,ACC_2,50.00,Debit,2026-01-02 11:00:00",  # unchanged; TX_4 vanished
+        "TX_6,ACC_2,60.00,Credit,2026-01-02 12:00:00",  # new
+    )
+    again = run(lake, engine)
+    assert [(f.source_file, f.rows_loaded) for f in again.files] == [
+        ("transactions/transactions_2026-01-02.csv", 3)
+    ]
+    gold = _gold(lake)
+    assert sorted(gold) == ["TX_1", "TX_2", "TX_5", "TX_6"]
+    assert str(gold["TX_2"]["amount"]) == "22.00"
+    assert sorted(r["tx_id"] for r in _rows(lake, "transactions")) == sorted(gold)
+    deliveries = [
+        r for r in _rows(lake, "load_ledger") if r["source_file"].endswith("2026-01-02.csv")
+    ]
+    assert len(deliveries) == 2 and len({r["checksum"] for r in deliveries}) == 2
+    assert verify(lake).checks[0].passed
+
+
+def test_identical_copies_load_once_and_are_counted(lake: Settings, engine: str) -> None:
+    line = "TX_7,ACC_1,7.00,Debit,2026-01-02 08:00:00"
+    _day(lake.landing, "2026-01-02", line, line, "TX_2,ACC_2,20.00,Debit,2026-01-02 09:00:00")
+    first = run(lake, engine)
+    day = next(f for f in first.files if f.source_file.endswith("2026-01-02.csv"))
+    assert (day.rows_read, day.rows_loaded, day.rows_duplicate) == (3, 2, 1)
+    # The same day delivered again under another name: every row is a counted duplicate.
+    copy = lake.landing / "transactions" / "transactions_2026-01-02_resent.csv"
+    copy.write_bytes((lake.landing / "transactions" / "transactions_2026-01-02.csv").read_bytes())
+    (resent,) = run(lake, engine).files
+    assert (resent.rows_read, resent.rows_loaded, resent.rows_duplicate) == (3, 0, 3)
+    assert sorted(_gold(lake)) == ["TX_1", "TX_2", "TX_7"]
+    integrity = verify(lake).checks[0]
+    assert integrity.passed and integrity.details["rows_duplicate"] == 4
+
+
+def test_a_key_loaded_before_with_other_content_is_a_conflict(lake: Settings, engine: str) -> None:
+    run(lake, engine)
+    _day(lake.landing, "2026-01-03", "TX_1,ACC_1,99.00,Credit,2026-01-01 09:00:00")
+    (day,) = run(lake, engine).files
+    assert day.quarantined_by_rule == {"tx_id_conflict": 1}
+    (row,) = _rows(lake, "quarantine")
+    assert row["reasons"] == (
+        "tx_id has different versions in the lakehouse or batch "
+        "(loaded from transactions/transactions_2026-01-01.csv)"
+    )
+    assert str(_gold(lake)["TX_1"]["amount"]) == "10.00"  # the loaded version stays
+
+
+def test_late_data_lands_in_its_own_date(lake: Settings, engine: str) -> None:
+    run(lake, engine)
+    _day(lake.landing, "2026-02-10", "TX_8,ACC_1,8.00,Debit,2026-01-01 23:00:00")
+    run(lake, engine)
+    assert _gold(lake)["TX_8"]["tx_date"] == date(2026, 1, 1)
+    gold = Lakehouse.local(lake.lakehouse, lake.namespace).catalog.load_table(
+        f"{NAMESPACE}.enriched_transactions"
+    )
+    january = gold.scan(row_filter="tx_date < '2026-02-01'").to_arrow()
+    assert "TX_8" in january["tx_id"].to_pylist()
+
+
+def test_dimension_history_and_as_of_enrichment(lake: Settings, engine: str) -> None:
+    # On Jan 2 Ann moves to Ireland and ACC_1 becomes a Current account; on Jan 3 ACC_2 closes.
+    write_csv(
+        lake.landing / "customers" / "customers_2026-01-02.csv",
+        CUSTOMERS + "CUST_1,Ann Lee,ann@example.com,Ireland\nCUST_2,Bo Chen,bo@example.com,USA\n",
+    )
+    write_csv(
+        lake.landing / "accounts" / "accounts_2026-01-02.csv",
+        ACCOUNTS + "ACC_1,CUST_1,Current,100.00\nACC_2,CUST_2,Current,50.00\n",
+    )
+    write_csv(
+        lake.landing / "accounts" / "accounts_2026-01-03.csv",
+        ACCOUNTS + "ACC_1,CUST_1,Current,100.00\n",
+    )
+    _day(
+        lake.landing,
+        "2026-01-03",
+        "TX_9,ACC_1,9.00,Credit,2026-01-03 09:00:00",
+        "TX_10,ACC_2,1.00,Debit,2026-01-03 09:00:00",  # the account is closed by then
+    )
+    _day(lake.landing, "2026-01-02", "TX_2,ACC_1,20.00,Debit,2026-01-02 09:00:00")
+    run(lake, engine)
+    ann = sorted(
+        (r for r in _rows(lake, "customers") if r["customer_id"] == "CUST_1"),
+        key=lambda r: r["valid_from"] or date.min,
+    )
+    assert [(r["country"], r["valid_from"], r["valid_to"], r["is_current"]) for r in ann] == [
+        ("UK", None, date(2026, 1, 2), False),
+        ("Ireland", date(2026, 1, 2), None, True),
+    ]
+    acc2 = [r for r in _rows(lake, "accounts") if r["account_id"] == "ACC_2"]
+    assert [(r["valid_from"], r["valid_to"], r["is_current"]) for r in acc2] == [
+        (None, date(2026, 1, 3), False)
+    ]
+    gold = _gold(lake)
+    assert (gold["TX_1"]["country"], gold["TX_1"]["account_type"]) == ("UK", "Savings")
+    assert (gold["TX_2"]["country"], gold["TX_2"]["account_type"]) == ("Ireland", "Current")
+    assert gold["TX_9"]["country"] == "Ireland"
+    (closed,) = _rows(lake, "quarantine")
+    assert (closed["line_number"], closed["rule_ids"]) == (3, ["tx_account_known"])
+
+
+def test_a_later_snapshot_re_enriches_gold_rows_of_its_dates(lake: Settings, engine: str) -> None:
+    run(lake, engine)
+    assert _gold(lake)["TX_2"]["country"] == "USA"
+    write_csv(
+        lake.landing / "customers" / "customers_2026-01-02.csv",
+        CUSTOMERS + "CUST_1,Ann Lee,ann@example.com,UK\nCUST_2,Bo Chen,bo@example.com,Canada\n",
+    )
+    result = run(lake, engine)
+    gold = _gold(lake)
+    assert (gold["TX_1"]["country"], gold["TX_2"]["country"]) == ("UK", "Canada")
+    assert {w.table: w.rows for w in result.tables}["enriched_transactions"] == 1
+    assert verify(lake).checks[0].passed
+
+
+def test_replay_loads_rows_that_now_pass_exactly_once(lake: Settings, engine: str) -> None:
+    _day(lake.landing, "2026-01-02", "TX_2,ACC_3,20.00,Debit,2026-01-02 09:00:00")
+    run(lake, engine)
+    (held,) = _rows(lake, "quarantine")
+    assert held["rule_ids"] == ["tx_account_known"] and held["resolved_at"] is None
+    # The account file was late: today's snapshot has ACC_3, open since Jan 1.
+    write_csv(
+        lake.landing / "accounts" / "accounts_2026-01-01.csv",
+        ACCOUNTS + "ACC_1,CUST_1,Savings,100.00\nACC_2,CUST_2,Current,50.00\n"
+        "ACC_3,CUST_2,Savings,5.00\n",
+    )
+    run(lake, engine)
+    assert "TX_2" not in _gold(lake)
+    replayed = replay(lake, engine)
+    assert [(f.source_file, f.status, f.rows_loaded) for f in replayed.files] == [
+        ("transactions/transactions_2026-01-02.csv", "reprocessed", 1)
+    ]
+    (resolved,) = _rows(lake, "quarantine")
+    assert resolved["resolved_batch_id"] == replayed.batch_id
+    assert _gold(lake)["TX_2"]["customer_id"] == "CUST_2"
+    assert replay(lake, engine).files == []  # nothing left to replay
+    assert sorted(_gold(lake)) == ["TX_1", "TX_2"]
+    assert verify(lake).checks[0].passed
+
+
+def test_schema_drift_is_recorded_and_the_file_loads(lake: Settings, engine: str) -> None:
+    write_csv(
+        lake.landing / "transactions" / "transactions_2026-01-05.csv",
+        "channel,tx_id,account_id,amount,tx_type,timestamp\n"
+        'app,TX_11,ACC_1,"1,000.00",Credit,2026-01-05 09:00:00\n'
+        "web,TX_12,ACC_1,5.00,Credit,2026-01-05 10:00:00\n",
+    )
+    result = run(lake, engine)
+    day = next(f for f in result.files if f.source_file.endswith("2026-01-05.csv"))
+    assert day.problem == "schema drift: unexpected column(s) channel"
+    assert (day.rows_loaded, day.quarantined_by_rule) == (1, {"amount_numeric": 1})
+    (held,) = _rows(lake, "quarantine")
+    assert held["line_text"] == 'app,TX_11,ACC_1,"1,000.00",Credit,2026-01-05 09:00:00'
+
+
+def test_nothing_is_committed_when_the_audit_fails(
+    lake: Settings, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from banklake import pipeline
+    from banklake.errors import AuditError
+
+    run(lake, engine)
+    before = _snapshots(lake)
+    _day(lake.landing, "2026-01-03", "TX_3,ACC_1,30.00,Credit,2026-01-03 09:00:00")
+    real = pipeline._outcomes
+
+    def miscounted(*args: Any) -> list[Any]:  # a fault: the counts no longer add up
+        outcomes = real(*args)
+        outcomes[0].rows_loaded += 1
+        return outcomes
+
+    monkeypatch.setattr(pipeline, "_outcomes", miscounted)
+    with pytest.raises(AuditError, match="read 1 != loaded 2"):
+        run(lake, engine)
+    assert _snapshots(lake) == before
+    monkeypatch.undo()
+    assert [f.rows_loaded for f in run(lake, engine).files] == [1]
+
+
+def test_undated_dimension_file_is_a_snapshot_of_today(lake: Settings, engine: str) -> None:
+    write_csv(lake.landing / "customers" / "customers.csv", CUSTOMERS + "CUST_3,Cy,c@e.com,UK\n")
+    result = run(lake, engine)
+    undated = next(f for f in result.files if f.source_file == "customers/customers.csv")
+    assert undated.business_date == date.today()
+    current = {r["customer_id"] for r in _rows(lake, "customers") if r["is_current"]}
+    assert current == {"CUST_3"}  # a full snapshot: the others are no longer current
+    assert pa.array([r["valid_to"] for r in _rows(lake, "customers")]).null_count == 1
