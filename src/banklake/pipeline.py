@@ -196,6 +196,7 @@ def _load(
             engine.run(step)
             if step.target is not None:
                 staged.append(engine.stage(step, tables[step.target.name]))
+                crash_point("staging")
         result.findings = engine.fetch(findings_sql())
         outcomes = _outcomes(result.batch_id, accepted, counts, engine, status, snapshot_of)
         drift = {file.name: file.drift for file in batch.all_files}

@@ -105,6 +105,12 @@ def parquet_field_ids(schema: Schema) -> dict[str, object]:
                 "__duckdb_field_id": field.field_id,
                 "element": field.field_type.element_id,
             }
+        elif isinstance(field.field_type, MapType):
+            ids[field.name] = {
+                "__duckdb_field_id": field.field_id,
+                "key": field.field_type.key_id,
+                "value": field.field_type.value_id,
+            }
         else:
             ids[field.name] = field.field_id
     return ids

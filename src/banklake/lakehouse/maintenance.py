@@ -18,6 +18,7 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
 from banklake.config import MaintenancePolicy
+from banklake.faults import crash_point
 from banklake.lakehouse.catalog import local_path
 from banklake.lakehouse.policy import (
     COMPACTION,
@@ -81,6 +82,7 @@ def compact(table: Table, policy: MaintenancePolicy, rewrite: Rewriter) -> JobRe
         return JobResult(COMPACTION, "Successful", len(files), len(files), "data files")
     old = [data_file for group in rewritten for data_file in group]
     new = rewrite(table, old)
+    crash_point("compaction-staged")
     if sum(f.record_count for f in new) != sum(f.record_count for f in old):
         raise RuntimeError("compaction changed the row count; nothing was committed")
     # PyIceberg 0.12 cannot write a "replace" snapshot, so this is an overwrite that the summary
