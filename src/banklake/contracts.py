@@ -249,14 +249,14 @@ def _conflict(column: str, entity: str, scope: str) -> Rule:
     return Rule(
         f"{column}_conflict",
         entity,
-        f"{KEY_STATUS} <> 'conflict'",
+        f"{KEY_STATUS} IS NULL OR {KEY_STATUS} <> 'conflict'",
         f"{column} has different versions {scope}",
         KEY_VERSIONS,
     )
 
 
-# The key's standing among the rows that share it (see ``banklake.transform``): ``unique``,
-# ``first`` (of identical copies, the one that loads), ``duplicate`` or ``conflict``.
+# The key's standing among the rows that share it (see ``banklake.transform``): NULL or
+# ``unique``, ``first`` (of identical copies, the one that loads), ``duplicate`` or ``conflict``.
 KEY_STATUS = "key_status"
 KEY_VERSIONS = "key_versions"  # where a conflicting key's other versions are
 _COUNTRIES = ", ".join(f"'{country}'" for country in KNOWN_COUNTRIES)

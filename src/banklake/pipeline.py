@@ -307,25 +307,31 @@ def _provide(
             }
         ),
     )
-    dimension_names = {e.name for e in DIMENSIONS}
-    dates = {
-        (d.entity, d.business_date)
-        for d in known.values()
-        if d.entity in dimension_names and d.business_date
-    } | {
-        (t.candidate.entity.name, snapshot_of[t.candidate.name])
-        for t in accepted
-        if t.candidate.entity.name in dimension_names
-    }
-    engine.register(
-        "snapshot_dates",
-        pa.table(
-            {
-                "entity": [entity for entity, _ in sorted(dates)],
-                "snapshot_date": pa.array([day for _, day in sorted(dates)], pa.date32()),
-            }
-        ),
-    )
+    rows: dict[str, list[Any]] = {"entity": [], "snapshot_date": [], "earliest": []}
+    windows: dict[str, list[Any]] = {"entity": [], "since": []}
+    for entity in DIMENSIONS:
+        prior = {
+            d.business_date
+            for d in known.values()
+            if d.entity == entity.name and d.business_date and d.source_file not in snapshot_of
+        }
+        batch = {
+            day
+            for t in accepted
+            if t.candidate.entity is entity and (day := snapshot_of[t.candidate.name])
+        }
+        every = sorted(prior | batch)
+        # History is rebuilt from the last snapshot before the batch's first one.
+        window = max((d for d in prior if batch and d < min(batch)), default=None)
+        for day in every:
+            if window is None or day >= window:
+                rows["entity"].append(entity.name)
+                rows["snapshot_date"].append(day)
+                rows["earliest"].append(day == every[0])
+        windows["entity"].append(entity.name)
+        windows["since"].append(window)
+    engine.register("snapshot_dates", pa.table(rows, schema=_SNAPSHOT_DATES))
+    engine.register("history_window", pa.table(windows, schema=_HISTORY_WINDOW))
     in_batch = _sql_list(names)
     not_in_batch = f"source_file NOT IN ({in_batch})" if names else "TRUE"
     for entity in DIMENSIONS:
@@ -366,6 +372,12 @@ def _provide(
                 at_least("tx_date", since.isoformat()),
             ),
         )
+
+
+_SNAPSHOT_DATES = pa.schema(
+    [("entity", pa.string()), ("snapshot_date", pa.date32()), ("earliest", pa.bool_())]
+)
+_HISTORY_WINDOW = pa.schema([("entity", pa.string()), ("since", pa.date32())])
 
 
 def _sql_list(values: list[str]) -> str:

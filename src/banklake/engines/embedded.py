@@ -116,11 +116,20 @@ def write_data_files(
     selections = {"all": ""}
     months = [f for f in table.spec().fields if isinstance(f.transform, MonthTransform)]
     if months:
-        month = f"strftime(\"{schema.find_column_name(months[0].source_id)}\", '%Y-%m')"
-        found = connection.execute(f"SELECT DISTINCT {month} FROM {relation}").fetchall()
-        selections = {
-            f"{months[0].name}={value}": f" WHERE {month} = '{value}'" for (value,) in found
-        }
+        column = f'"{schema.find_column_name(months[0].source_id)}"'
+        found = connection.execute(
+            f"SELECT DISTINCT date_trunc('month', {column}) FROM {relation}"
+        ).fetchall()
+        # A date range, not a formatted month: the scans below can skip by it, cheaply.
+        selections = {}
+        for (start,) in found:
+            if start is None:
+                selections[f"{months[0].name}=null"] = f" WHERE {column} IS NULL"
+            else:
+                selections[f"{months[0].name}={start:%Y-%m}"] = (
+                    f" WHERE {column} >= DATE '{start}'"
+                    f" AND {column} < DATE '{start}' + INTERVAL 1 MONTH"
+                )
     paths: list[str] = []
     for name, where in sorted(selections.items()):
         target = folder / name

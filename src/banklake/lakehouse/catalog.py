@@ -171,7 +171,17 @@ class Lakehouse:
                 contract.identifier(self.namespace),
                 schema=iceberg_schema(contract),
                 partition_spec=partition_spec(contract),
-                properties={"format-version": FORMAT_VERSION, "write.format.default": "parquet"},
+                properties={
+                    "format-version": FORMAT_VERSION,
+                    "write.format.default": "parquet",
+                    # Loads replace rows by source file: with whole (not truncated) bounds, a
+                    # data file holding none of a batch's files is skipped without reading it.
+                    **(
+                        {"write.metadata.metrics.column.source_file": "full"}
+                        if "source_file" in contract.column_names
+                        else {}
+                    ),
+                },
             )
             tables[contract.name] = set_properties(table, table_properties(settings))
         return tables

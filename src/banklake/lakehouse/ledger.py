@@ -8,6 +8,8 @@ batch, so a run that died before it leaves the files to be taken again by the ne
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any, Literal
@@ -100,15 +102,19 @@ def take_new(candidates: list[Candidate], known: dict[str, Delivery]) -> list[Ta
     A file whose size and modification time are as recorded is not read at all; one that was
     touched but holds the same bytes is not loaded again.
     """
+    changed = [
+        candidate
+        for candidate in candidates
+        if (recorded := known.get(candidate.name)) is None
+        or (recorded.size_bytes, recorded.modified_ns)
+        != (candidate.size_bytes, candidate.modified_ns)
+    ]
+    # hashlib releases the GIL on large reads: files hash in parallel.
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        checksums = pool.map(lambda c: file_checksum(c.path), changed)
     taken = []
-    for candidate in candidates:
+    for candidate, checksum in zip(changed, checksums, strict=True):
         recorded = known.get(candidate.name)
-        if recorded and (recorded.size_bytes, recorded.modified_ns) == (
-            candidate.size_bytes,
-            candidate.modified_ns,
-        ):
-            continue
-        checksum = file_checksum(candidate.path)
         if recorded and recorded.checksum == checksum:
             continue
         redelivered = recorded is not None and recorded.status != "rejected"

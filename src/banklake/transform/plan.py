@@ -151,10 +151,12 @@ def keys_sql(entity: Entity) -> str:
     key = entity.key
     scope = f"{key}, _snapshot_date" if entity in DIMENSIONS else key
     window = f"PARTITION BY {scope}"
-    repeated = f"SELECT {_text(key)} FROM bronze_{entity.name} GROUP BY 1 HAVING COUNT(*) > 1"
+    # Keys whose hash repeats: grouping by a number is cheaper than by the text, and a hash
+    # collision only sends a few more rows through the exact comparison below.
+    repeated = f"SELECT HASH({_text(key)}) FROM bronze_{entity.name} GROUP BY 1 HAVING COUNT(*) > 1"
     prior_join, prior_status, prior_where = "", "", ""
     if entity is TRANSACTIONS:
-        repeated += f" UNION SELECT {key} FROM prior_transactions"
+        repeated += f" UNION SELECT HASH({key}) FROM prior_transactions"
         prior_join = f"""
 LEFT JOIN (
   SELECT {key}, MIN({_content(entity, silver=True)}) AS _prior_content,
@@ -185,7 +187,7 @@ FROM (
     ROW_NUMBER() OVER ({window} ORDER BY _source_file, _line_number) AS _copy,
     ARRAY_JOIN(SORT_ARRAY(COLLECT_LIST({location}) OVER ({window})), ', ') AS _where
   FROM ({_typed(entity)}) typed
-  WHERE {key} IN ({repeated})
+  WHERE {key} IS NOT NULL AND HASH({key}) IN ({repeated})
 ) x{prior_join}"""
 
 
@@ -198,6 +200,9 @@ def as_of(version: str, day: str) -> str:
 
 
 # Lookups each entity's rules need, joined to its typed rows (``src``).
+# Lookups each entity's rules need, joined to its typed rows (``src``). A transaction keeps the
+# row ids (``_version``) of the account and customer versions it resolved to, and Gold joins
+# those: cheaper than carrying their attributes through the checks.
 _LOOKUPS = {
     CUSTOMERS.name: ("", ""),
     ACCOUNTS.name: (
@@ -206,9 +211,8 @@ _LOOKUPS = {
         f" AND {as_of('known', 'src._snapshot_date')}",
     ),
     TRANSACTIONS.name: (
-        ",\n  a.account_id IS NOT NULL AS account_known,"
-        " c.customer_id IS NOT NULL AS customer_known,"
-        "\n  a.customer_id AS customer_id, a.account_type, a.balance, c.name, c.email, c.country",
+        ",\n  a._version AS _account_version, c._version AS _customer_version,"
+        "\n  a._version IS NOT NULL AS account_known, c._version IS NOT NULL AS customer_known",
         "LEFT JOIN silver_accounts a ON src.account_id = a.account_id"
         f" AND {as_of('a', 'src.tx_date')}"
         "\nLEFT JOIN silver_customers c ON a.customer_id = c.customer_id"
@@ -233,12 +237,8 @@ CHECKED_COLUMNS = {
         "tx_type_value",
         "tx_timestamp",
         "tx_date",
-        "customer_id",
-        "account_type",
-        "balance",
-        "name",
-        "email",
-        "country",
+        "_account_version",
+        "_customer_version",
     ),
 }
 
@@ -259,28 +259,18 @@ def _rule_ids(entity: Entity, severity: Severity) -> str:
 def checked_sql(entity: Entity) -> str:
     """Every row of the batch with the ids of the rules it fails, by severity."""
     lookup_columns, lookup_joins = _LOOKUPS[entity.name]
-    if entity is TRANSACTIONS:
-        # The account's customer_id comes from the lookup; the row's own columns are these.
-        own = ", ".join(f"src.`{c}`" for c in ("_source_file", "_line_number", *_own(entity)))
-    else:
-        own = "src.*"
     prepared = f"""
-SELECT {own}, COALESCE(keys.{KEY_STATUS}, 'unique') AS {KEY_STATUS},
-  keys.{KEY_VERSIONS}{lookup_columns}
+SELECT src.*, keys.{KEY_STATUS}{lookup_columns}
 FROM ({_typed(entity)}) src
 LEFT JOIN {entity.name}_keys keys
   ON src._source_file = keys._source_file AND src._line_number = keys._line_number
 {lookup_joins}"""
     return f"""
 SELECT _source_file, _line_number, {", ".join(CHECKED_COLUMNS[entity.name])},
-  {KEY_STATUS}, {KEY_VERSIONS},
+  {KEY_STATUS},
   {_rule_ids(entity, Severity.ERROR)} AS {FAILED_RULES},
   {_rule_ids(entity, Severity.WARN)} AS {WARNED_RULES}
 FROM ({prepared}) prepared"""
-
-
-def _own(entity: Entity) -> tuple[str, ...]:
-    return (*entity.source_columns, *TYPED[entity.name])
 
 
 def _all_failed(prefix: str = "") -> str:
@@ -288,7 +278,12 @@ def _all_failed(prefix: str = "") -> str:
 
 
 # The rows that load: they pass every error rule and are not a copy of a row that loads.
-_LOADS = f"{FAILED_RULES} = '' AND {KEY_STATUS} IN ('unique', 'first')"
+def _loads(alias: str = "") -> str:
+    prefix = f"{alias}." if alias else ""
+    status = f"{prefix}{KEY_STATUS}"
+    return f"{prefix}{FAILED_RULES} = '' AND ({status} IS NULL OR {status} <> 'duplicate')"
+
+
 # The warn rules a loaded row failed, as an array (NULL when it passed them all).
 _QUALITY_FLAGS = (
     f"CASE WHEN {WARNED_RULES} = '' THEN NULL ELSE SPLIT({WARNED_RULES}, ',') END AS quality_flags"
@@ -304,7 +299,7 @@ def _reasons(entity: Entity) -> str:
     for rule in rules_for(entity.name):
         reason = sql_literal(rule.reason)
         if rule.column == KEY_VERSIONS:
-            reason = f"CONCAT({reason}, ' (', c.{KEY_VERSIONS}, ')')"
+            reason = f"CONCAT({reason}, ' (', k.{KEY_VERSIONS}, ')')"
         elif rule.column is not None:
             value = f"""CONCAT(' (got "', NULLIF(b.`{rule.column}`, ''), '")')"""
             reason = f"CONCAT({reason}, COALESCE({value}, ' (missing)'))"
@@ -324,6 +319,8 @@ SELECT {sql_literal(batch_id)} AS batch_id, '{entity.name}' AS entity,
 FROM {entity.name}_checked c
 JOIN bronze_{entity.name} b
   ON c._source_file = b._source_file AND c._line_number = b._line_number
+LEFT JOIN {entity.name}_keys k
+  ON c._source_file = k._source_file AND c._line_number = k._line_number
 LEFT JOIN bronze_lines l
   ON c._source_file = l._source_file AND c._line_number = l._line_number
 WHERE c.{FAILED_RULES} <> ''"""
@@ -365,12 +362,16 @@ WHERE q.resolved_at IS NOT NULL OR n.line_number IS NULL"""
 
 
 def history_sql(entity: Entity, contract: TableContract) -> str:
-    """The dimension's history (SCD type 2) over every snapshot on record.
+    """The dimension's history (SCD type 2), rebuilt from the batch's snapshots on.
 
     Each snapshot date holds a full state: this batch's snapshots as checked, and every other
     date as the prior history says it was. A version starts where a key appears or its values
     change from the previous snapshot date, and ends at the first date that drops or changes it.
-    Versions that start at the earliest snapshot are open towards the past.
+    Versions that start at the earliest snapshot on record are open towards the past.
+
+    Only the dates from the last one before the batch's earliest snapshot (``history_window``)
+    are rebuilt; versions that ended by then are kept as they are, so a daily snapshot costs
+    two dates' worth of work, not the whole history's.
     """
     key = entity.key
     attributes = list(CONTENT[entity.name])
@@ -381,27 +382,33 @@ def history_sql(entity: Entity, contract: TableContract) -> str:
         f"LAG(st.{a}) OVER (PARTITION BY st.{key} ORDER BY st.d) <=> st.{a}" for a in attributes
     )
     picked = ", ".join(f"MIN_BY({a}, d) AS {a}" for a in attributes)
+    columns = ", ".join((key, *attributes, "valid_from", "valid_to", "is_current"))
     kind = sql_literal(entity.name)
-    history = f"""
+    assert contract.column_names[: len(attributes) + 4] == tuple(columns.split(", "))
+    # A version's start: a prior version's own valid_from (NULL: open), or the snapshot date.
+    start = "CASE WHEN _prior THEN _from ELSE d END"
+    open_start = "CASE WHEN _prior THEN _from IS NULL ELSE earliest END"
+    return f"""
 WITH dates AS (
-  SELECT snapshot_date AS d, LAG(snapshot_date) OVER (ORDER BY snapshot_date) AS prev_d,
-    LEAD(snapshot_date) OVER (ORDER BY snapshot_date) AS next_d,
-    MIN(snapshot_date) OVER () AS first_d
+  SELECT snapshot_date AS d, earliest,
+    LAG(snapshot_date) OVER (ORDER BY snapshot_date) AS prev_d,
+    LEAD(snapshot_date) OVER (ORDER BY snapshot_date) AS next_d
   FROM snapshot_dates WHERE entity = {kind}
 ),
 states AS (
   SELECT {key}, {batch_rows}, {_QUALITY_FLAGS}, _snapshot_date AS d,
-    _source_file AS source_file
-  FROM {entity.name}_checked WHERE {_LOADS}
+    _source_file AS source_file, FALSE AS _prior, CAST(NULL AS DATE) AS _from
+  FROM {entity.name}_checked WHERE {_loads()}
   UNION ALL
-  SELECT h.{key}, {prior_rows}, h.quality_flags, s.snapshot_date AS d, h.source_file
+  SELECT h.{key}, {prior_rows}, h.quality_flags, s.snapshot_date AS d, h.source_file,
+    TRUE AS _prior, h.valid_from AS _from
   FROM prior_{entity.name} h
   JOIN snapshot_dates s ON s.entity = {kind} AND {as_of("h", "s.snapshot_date")}
   WHERE s.snapshot_date NOT IN (
     SELECT snapshot_date FROM batch_files WHERE entity = {kind})
 ),
 marked AS (
-  SELECT st.*, dates.first_d,
+  SELECT st.*, dates.earliest,
     CASE WHEN LAG(st.d) OVER (PARTITION BY st.{key} ORDER BY st.d) = dates.prev_d
       AND {same} THEN 0 ELSE 1 END AS starts
   FROM states st JOIN dates ON st.d = dates.d
@@ -412,23 +419,30 @@ versions AS (
   FROM marked
 ),
 spans AS (
-  SELECT {key}, {picked}, MIN(d) AS start_d, MAX(d) AS last_d, MIN(first_d) AS first_d,
+  SELECT {key}, {picked}, MAX(d) AS last_d,
+    MAX(CASE WHEN starts = 1 AND {open_start} THEN 1 ELSE 0 END) AS open_start,
+    MIN(CASE WHEN starts = 1 THEN {start} END) AS start_d,
     MIN_BY(source_file, d) AS source_file, MIN_BY(quality_flags, d) AS quality_flags
   FROM versions GROUP BY {key}, version
+),
+rebuilt AS (
+  SELECT spans.{key}, {", ".join(f"spans.{a}" for a in attributes)},
+    CASE WHEN open_start = 1 THEN NULL ELSE start_d END AS valid_from,
+    dates.next_d AS valid_to, dates.next_d IS NULL AS is_current,
+    spans.source_file, spans.quality_flags
+  FROM spans JOIN dates ON spans.last_d = dates.d
+  UNION ALL
+  SELECT {", ".join(f"h.{c}" for c in columns.split(", "))}, h.source_file, h.quality_flags
+  FROM prior_{entity.name} h JOIN history_window w ON w.entity = {kind}
+  WHERE h.valid_to <= w.since
 )
-SELECT spans.{key}, {", ".join(f"spans.{a}" for a in attributes)},
-  CASE WHEN spans.start_d = spans.first_d THEN NULL ELSE spans.start_d END AS valid_from,
-  dates.next_d AS valid_to, dates.next_d IS NULL AS is_current,
-  spans.source_file, spans.quality_flags
-FROM spans JOIN dates ON spans.last_d = dates.d"""
-    assert contract.column_names[: len(attributes) + 1] == (key, *attributes)
-    return history
+SELECT *, ROW_NUMBER() OVER (ORDER BY {key}, valid_from) AS _version FROM rebuilt"""
 
 
 _SILVER_TRANSACTIONS = f"""
 SELECT tx_id, account_id, amount_value AS amount, tx_type_value AS tx_type,
   tx_timestamp, tx_date, _source_file AS source_file, {_QUALITY_FLAGS}
-FROM transactions_checked WHERE {_LOADS}"""
+FROM transactions_checked WHERE {_loads()}"""
 
 
 def _enriched() -> str:
@@ -445,10 +459,13 @@ def _enriched() -> str:
         return f"CASE WHEN c.customer_id IS NOT NULL THEN {value} ELSE g.{column} END AS {column}"
 
     return f"""
-SELECT tx_id, account_id, customer_id, amount_value AS amount,
-  tx_type_value AS tx_type, tx_timestamp, tx_date,
-  account_type, balance, name, email, country, _source_file AS source_file
-FROM transactions_checked WHERE {_LOADS}
+SELECT t.tx_id, t.account_id, a.customer_id, t.amount_value AS amount,
+  t.tx_type_value AS tx_type, t.tx_timestamp, t.tx_date,
+  a.account_type, a.balance, c.name, c.email, c.country, t._source_file AS source_file
+FROM transactions_checked t
+JOIN silver_accounts a ON t._account_version = a._version
+JOIN silver_customers c ON t._customer_version = c._version
+WHERE {_loads("t")}
 UNION ALL
 SELECT {", ".join(map(restated, ENRICHED_TRANSACTIONS.column_names))}
 FROM prior_gold g
@@ -478,7 +495,11 @@ def plan(batch_id: str, rebuilt: frozenset[str] = ALL_DIMENSIONS) -> list[Step]:
                 Step(f"silver_{entity.name}", history_sql(entity, contract), contract, True)
             )
         else:
-            steps.append(Step(f"silver_{entity.name}", f"SELECT * FROM prior_{entity.name}"))
+            unchanged = (
+                f"SELECT *, ROW_NUMBER() OVER (ORDER BY {entity.key}, valid_from) AS _version "
+                f"FROM prior_{entity.name}"
+            )
+            steps.append(Step(f"silver_{entity.name}", unchanged, materialize=True))
     return [
         *steps,
         Step("transactions_keys", keys_sql(TRANSACTIONS), materialize=True),
@@ -494,11 +515,11 @@ def file_outcomes_sql() -> str:
     """Rows per source file by where they went: loaded, quarantined or duplicate (and flagged)."""
     parts = [
         f"""SELECT '{entity.name}' AS entity, _source_file AS source_file,
-  SUM(CASE WHEN {_LOADS} THEN 1 ELSE 0 END) AS loaded,
+  SUM(CASE WHEN {_loads()} THEN 1 ELSE 0 END) AS loaded,
   SUM(CASE WHEN {FAILED_RULES} <> '' THEN 1 ELSE 0 END) AS quarantined,
   SUM(CASE WHEN {FAILED_RULES} = '' AND {KEY_STATUS} = 'duplicate' THEN 1 ELSE 0 END)
     AS duplicate,
-  SUM(CASE WHEN {_LOADS} AND {WARNED_RULES} <> '' THEN 1 ELSE 0 END) AS flagged
+  SUM(CASE WHEN {_loads()} AND {WARNED_RULES} <> '' THEN 1 ELSE 0 END) AS flagged
 FROM {entity.name}_checked GROUP BY _source_file"""
         for entity in ENTITIES
     ]
@@ -521,7 +542,7 @@ WHERE {column} <> ''{extra}"""
         for entity in ENTITIES
         for severity, column, extra in (
             ("error", FAILED_RULES, ""),
-            ("warn", WARNED_RULES, f" AND {_LOADS}"),
+            ("warn", WARNED_RULES, f" AND {_loads()}"),
         )
     ]
     malformed = (
