@@ -385,9 +385,11 @@ def history_sql(entity: Entity, contract: TableContract) -> str:
     columns = ", ".join((key, *attributes, "valid_from", "valid_to", "is_current"))
     kind = sql_literal(entity.name)
     assert contract.column_names[: len(attributes) + 4] == tuple(columns.split(", "))
-    # A version's start: a prior version's own valid_from (NULL: open), or the snapshot date.
-    start = "CASE WHEN _prior THEN _from ELSE d END"
-    open_start = "CASE WHEN _prior THEN _from IS NULL ELSE earliest END"
+    # A version's start is its first snapshot date (open if that is the earliest on record),
+    # except for a prior version cut by the window's start: that keeps its own valid_from.
+    cut = "_prior AND window_start AND NOT earliest"
+    start = f"CASE WHEN {cut} THEN _from ELSE d END"
+    open_start = f"CASE WHEN {cut} THEN _from IS NULL ELSE earliest END"
     return f"""
 WITH dates AS (
   SELECT snapshot_date AS d, earliest,
@@ -408,7 +410,7 @@ states AS (
     SELECT snapshot_date FROM batch_files WHERE entity = {kind})
 ),
 marked AS (
-  SELECT st.*, dates.earliest,
+  SELECT st.*, dates.earliest, dates.prev_d IS NULL AS window_start,
     CASE WHEN LAG(st.d) OVER (PARTITION BY st.{key} ORDER BY st.d) = dates.prev_d
       AND {same} THEN 0 ELSE 1 END AS starts
   FROM states st JOIN dates ON st.d = dates.d
