@@ -10,6 +10,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from datetime import date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -46,6 +47,13 @@ UnusedLakehouse = Annotated[
 Reports = Annotated[Path | None, typer.Option(help="Report folder [default: ./reports]")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout")]
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Snapshots(StrEnum):
+    last = "last"
+    daily = "daily"
+
+
 DEMO_MARKER = ".banklake-demo"
 
 
@@ -85,6 +93,13 @@ def generate(
         float,
         typer.Option(help="Share of rows given a labelled defect; writes defects_manifest.json"),
     ] = 0.0,
+    snapshots: Annotated[
+        Snapshots,
+        typer.Option(
+            help="Customer and account snapshots: one as of the last day, or one per day "
+            "(customers move, accounts open, close and change, balances move)"
+        ),
+    ] = Snapshots.last,
     landing: Landing = None,
     lakehouse: UnusedLakehouse = None,
     json_output: Json = False,
@@ -102,13 +117,14 @@ def generate(
         end_date=end_date.date() if end_date else date.today(),
         seed=seed,
         defect_rate=defect_rate,
+        snapshots="daily" if snapshots is Snapshots.daily else "last",
     )
     with progress.bar(progress.enabled(json_output), days, "generating days") as advance:
         files = generate_files(spec, settings.landing, on_day=lambda _day: advance())
     result = {
         "landing": str(settings.landing),
         "rows": files.rows,
-        "files": [str(p) for p in (files.customers, files.accounts, *files.transactions)],
+        "files": [str(p) for p in (*files.customers, *files.accounts, *files.transactions)],
         "first_day": spec.start_date.isoformat(),
         "last_day": spec.end_date.isoformat(),
         "defects_manifest": str(files.manifest) if files.manifest else None,

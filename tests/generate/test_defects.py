@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pyarrow.compute as pc
 import pytest
@@ -15,6 +16,7 @@ from banklake.generate import GeneratorSpec, generate
 from banklake.generate.defects import CUSTOMER_DEFECTS, TRANSACTION_DEFECTS
 from banklake.lakehouse.catalog import Lakehouse
 from banklake.pipeline import run
+from banklake.verify.checks import count_data_rows, verify
 
 SPEC = GeneratorSpec(
     customers=300, accounts=400, days=5, transactions=20_000, end_date=date.today(), seed=11,
@@ -25,27 +27,50 @@ SPEC = GeneratorSpec(
 def test_pipeline_matches_the_defect_manifest(tmp_path: Path, engine: str) -> None:
     files = generate(SPEC, tmp_path / "landing")
     assert files.manifest is not None
-    defects = json.loads(files.manifest.read_text())["defects"]
-    kinds = {d["kind"] for d in defects}
-    assert kinds == {k.name for k in (*TRANSACTION_DEFECTS, *CUSTOMER_DEFECTS)}  # every kind
+    manifest = json.loads(files.manifest.read_text())
+    defects, file_defects = manifest["defects"], manifest["files"]
+    kinds = {d["kind"] for d in defects} | {f["kind"] for f in file_defects}
+    every = {k.name for k in (*TRANSACTION_DEFECTS, *CUSTOMER_DEFECTS)}
+    assert kinds == every | {"orphan_account", "truncated_last_line", "duplicate_file", "not_utf8"}
     settings = load_settings(landing=tmp_path / "landing", lakehouse=tmp_path / "lh")
     result = run(settings, engine)
     lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
 
-    def rows(table: str) -> list[dict[str, object]]:
-        found: list[dict[str, object]] = (
+    def rows(table: str) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = (
             lakehouse.catalog.load_table(f"analytics_db.{table}").scan().to_arrow().to_pylist()
         )
         return found
 
-    quarantined = {
-        (r["entity"], r["source_file"], r["line_number"]): r["rule_ids"] for r in rows("quarantine")
-    }
-    assert quarantined == {
+    # Every quarantined line, with every rule it failed: a day sent twice repeats its original's.
+    expected = {
         (d["entity"], d["file"], d["line"]): d["rule_ids"]
         for d in defects
         if d["outcome"] == "quarantined"
     }
+    copies = {f["file"]: f["copy_of"] for f in file_defects if f["kind"] == "duplicate_file"}
+    for copy, original in copies.items():
+        expected |= {(e, copy, line): r for (e, f, line), r in expected.items() if f == original}
+    quarantined = {
+        (r["entity"], r["source_file"], r["line_number"]): r["rule_ids"] for r in rows("quarantine")
+    }
+    assert quarantined == expected
+
+    # The ledger: every file's rows placed exactly where the manifest says.
+    ledger = {r["source_file"]: r for r in rows("load_ledger")}
+    rejected = {f["file"] for f in file_defects if f["outcome"] == "rejected"}
+    assert {name for name, r in ledger.items() if r["status"] == "rejected"} == rejected
+    for name, record in ledger.items():
+        if name in rejected:
+            continue
+        read = count_data_rows(settings.landing / name)
+        held = sum(1 for _, file, _ in expected if file == name)
+        copies_of = sum(1 for d in defects if d["file"] == name and d["outcome"] == "duplicate")
+        duplicate = read - held if name in copies else copies_of
+        placed = (record["rows_read"], record["rows_quarantined"], record["rows_duplicate"])
+        assert placed == (read, held, duplicate), name
+        assert record["rows_loaded"] == read - held - duplicate, name
+
     flagged = {
         (entity, str(r[key])): r["quality_flags"]
         for entity, key in (("customers", "customer_id"), ("transactions", "tx_id"))
@@ -56,18 +81,15 @@ def test_pipeline_matches_the_defect_manifest(tmp_path: Path, engine: str) -> No
         (d["entity"], d["key"]): d["rule_ids"] for d in defects if d["outcome"] == "flagged"
     }
     gold = lakehouse.catalog.load_table("analytics_db.enriched_transactions").scan().to_arrow()
-    untidy = [d["key"] for d in defects if d["kind"] == "tx_type_untidy"]
+    untidy = [
+        d["key"] for d in defects if d["kind"] == "tx_type_untidy" and d["outcome"] == "loaded"
+    ]
     cleaned = gold.filter(pc.is_in(gold["tx_id"], value_set=pc.cast(untidy, "string")))
     assert cleaned.num_rows == len(untidy)
     assert set(cleaned["tx_type"].to_pylist()) <= {"Credit", "Debit"}
-    tx_quarantined = sum(
-        1 for d in defects if d["entity"] == "transactions" and d["outcome"] == "quarantined"
-    )
-    assert (
-        gold.num_rows
-        == SPEC.transactions - tx_quarantined
-        == result.rows_read("transactions") - tx_quarantined
-    )
+    loaded = sum(r.rows_loaded for r in result.files if r.entity == "transactions")
+    assert gold.num_rows == loaded
+    assert verify(settings).checks[0].passed
 
 
 def test_defects_are_reproducible_and_absent_by_default(tmp_path: Path) -> None:

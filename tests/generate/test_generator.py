@@ -164,3 +164,52 @@ def test_entities_cover_the_contracts() -> None:
     assert CUSTOMERS.source_columns == ("customer_id", "name", "email", "country")
     assert ACCOUNTS.source_columns == ("account_id", "customer_id", "account_type", "balance")
     assert TRANSACTIONS.source_columns == ("tx_id", "account_id", "amount", "tx_type", "timestamp")
+
+
+def test_daily_snapshots_carry_history_the_pipeline_keeps(tmp_path: Path) -> None:
+    from banklake.config import load_settings
+    from banklake.lakehouse.catalog import Lakehouse
+    from banklake.pipeline import run
+
+    spec = GeneratorSpec(
+        customers=300, accounts=500, days=8, transactions=8_000, end_date=END, seed=5,
+        snapshots="daily",
+    )  # fmt: skip
+    landing = tmp_path / "landing"
+    files = generate(spec, landing)
+    assert len(files.customers) == len(files.accounts) == 8
+    by_day = {
+        d: {
+            "customers": _read(landing / "customers" / f"customers_{d.isoformat()}.csv"),
+            "accounts": _read(landing / "accounts" / f"accounts_{d.isoformat()}.csv"),
+        }
+        for d in spec.business_days
+    }
+    first, last = by_day[spec.business_days[0]], by_day[spec.business_days[-1]]
+    opened = set(last["accounts"]["account_id"].to_pylist()) - set(
+        first["accounts"]["account_id"].to_pylist()
+    )
+    closed = set(first["accounts"]["account_id"].to_pylist()) - set(
+        last["accounts"]["account_id"].to_pylist()
+    )
+    assert opened and closed
+    moved = pc.sum(pc.not_equal(first["customers"]["country"], last["customers"]["country"]))
+    assert moved.as_py() > 0
+    for day, snapshot in by_day.items():  # every transaction is on an account open that day
+        tx = _read(landing / "transactions" / f"transactions_{day.isoformat()}.csv")
+        assert pc.all(pc.is_in(tx["account_id"], snapshot["accounts"]["account_id"])).as_py()
+
+    settings = load_settings(landing=landing, lakehouse=tmp_path / "lh")
+    run(settings)
+    lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
+    tables = lakehouse.tables()
+    assert tables["quarantine"].scan().to_arrow().num_rows == 0
+    accounts = tables["accounts"].scan().to_arrow()
+    assert accounts.num_rows > spec.accounts  # balances and types moved: several versions
+    gold = tables["enriched_transactions"].scan().to_arrow().to_pylist()
+    for row in gold[::97]:  # Gold holds each row's customer and account as they were that day
+        snapshot = by_day[row["tx_date"]]
+        customer = snapshot["customers"].filter(pc.field("customer_id") == row["customer_id"])
+        account = snapshot["accounts"].filter(pc.field("account_id") == row["account_id"])
+        assert customer["country"].to_pylist() == [row["country"]]
+        assert account["balance"].to_pylist() == [f"{row['balance']:.2f}"]

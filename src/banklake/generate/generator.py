@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import cache
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
@@ -30,9 +31,12 @@ from banklake.generate.defects import (
     TRANSACTION_DEFECTS,
     DefectKind,
     Injected,
+    file_defects,
     inject,
+    orphan_accounts,
     truncate_lines,
 )
+from banklake.generate.history import lifecycle
 
 CHUNK_ROWS = 1_000_000
 
@@ -123,6 +127,7 @@ LAST_NAMES = [
 EMAIL_DOMAINS = ("example.com", "example.org", "mail.example.net")
 # Country names as the seed writes them, with a realistic skew towards the bank's home markets.
 COUNTRIES = KNOWN_COUNTRIES[:8]
+_COUNTRIES = pa.array(COUNTRIES)
 COUNTRY_WEIGHTS = (0.28, 0.2, 0.18, 0.12, 0.07, 0.06, 0.05, 0.04)
 # Relative activity by hour of day (00..23) and by weekday (Monday..Sunday).
 HOUR_WEIGHTS = (
@@ -145,7 +150,8 @@ _TX_TYPES = pa.array(["Debit", "Credit"])
     _STREAM_ACTIVITY,
     _STREAM_DAY,
     _STREAM_DEFECTS,
-) = range(6)
+    _STREAM_HISTORY,
+) = range(7)
 
 
 @dataclass(frozen=True)
@@ -157,6 +163,9 @@ class GeneratorSpec:
     end_date: date = field(default_factory=date.today)
     seed: int = 42
     defect_rate: float = 0.0  # share of rows given one labelled defect (see defects.py)
+    # "last": one customers and accounts snapshot, as of the last day; "daily": one per day, in
+    # which customers move, accounts open, close and change, and balances move (history.py).
+    snapshots: Literal["last", "daily"] = "last"
 
     @property
     def start_date(self) -> date:
@@ -169,8 +178,8 @@ class GeneratorSpec:
 
 @dataclass(frozen=True)
 class GeneratedFiles:
-    customers: Path
-    accounts: Path
+    customers: list[Path]
+    accounts: list[Path]
     transactions: list[Path]
     rows: dict[str, int]
     manifest: Path | None = None  # the injected defects, when there are any
@@ -183,21 +192,37 @@ def generate(
     _check(spec)
     customer_ids = _ids("CUST_", spec.customers)
     account_ids = _ids("ACC_", spec.accounts)
-    snapshot = spec.end_date
-    customers_name = dimension_file_name(CUSTOMERS, snapshot)
-    customers = _with_defects(
-        spec,
-        _customers(spec, customer_ids),
-        CUSTOMER_DEFECTS,
-        f"{CUSTOMERS.folder}/{customers_name}",
-        (0,),
-    )
-    customers_path = _write(landing / CUSTOMERS.folder / customers_name, CUSTOMERS, [customers])
-    accounts_path = _write(
-        landing / ACCOUNTS.folder / dimension_file_name(ACCOUNTS, snapshot),
-        ACCOUNTS,
-        [Injected(_accounts(spec, account_ids, customer_ids), [], [])],
-    )
+    customers = _customers(spec, customer_ids)
+    accounts, balance_cents = _accounts(spec, account_ids, customer_ids)
+    life = None
+    if spec.snapshots == "daily":
+        life = lifecycle(
+            _rng(spec, _STREAM_HISTORY), spec.days, spec.customers, spec.accounts, _COUNTRIES
+        )
+    orphans = _orphans(spec, account_ids)
+    records: list[dict[str, object]] = []
+    customer_paths, account_paths = [], []
+    snapshot_days = range(spec.days) if life else [spec.days - 1]
+    for index in snapshot_days:
+        day = spec.business_days[index]
+        name = dimension_file_name(CUSTOMERS, day)
+        table = life.customers_on(customers, index) if life else customers
+        if index == spec.days - 1:  # value defects go into the latest snapshot
+            injected = _with_defects(
+                spec, table, CUSTOMER_DEFECTS, f"{CUSTOMERS.folder}/{name}", (0,)
+            )
+            table = injected.table
+            records += injected.records
+        customer_paths.append(
+            _write(landing / CUSTOMERS.folder / name, CUSTOMERS, [Injected(table, [], [])])
+        )
+        name = dimension_file_name(ACCOUNTS, day)
+        table = life.accounts_on(accounts, balance_cents, index, _money) if life else accounts
+        table, orphaned = orphan_accounts(table, orphans, f"{ACCOUNTS.folder}/{name}")
+        records += orphaned
+        account_paths.append(
+            _write(landing / ACCOUNTS.folder / name, ACCOUNTS, [Injected(table, [], [])])
+        )
     activity = _rng(spec, _STREAM_ACTIVITY).lognormal(0.0, 1.2, spec.accounts)
     activity /= activity.sum()
     day_counts = _day_counts(spec)
@@ -209,8 +234,12 @@ def generate(
     def write_day(index: int) -> Path:
         day = spec.business_days[index]
         name = transactions_file_name(day)
+        weights = activity
+        if life is not None:  # no transaction on an account that is not open that day
+            weights = np.where(life.open_on(index), activity, 0.0)
+            weights /= weights.sum()
         chunks = _transaction_chunks(
-            spec, index, day, int(day_counts[index]), int(first_tx[index]), account_ids, activity
+            spec, index, day, int(day_counts[index]), int(first_tx[index]), account_ids, weights
         )
         records = found.setdefault(index, [])
 
@@ -219,7 +248,7 @@ def generate(
             file = f"{TRANSACTIONS.folder}/{name}"
             for chunk, table in enumerate(chunks):
                 injected = _with_defects(
-                    spec, table, TRANSACTION_DEFECTS, file, (1, index, chunk), line
+                    spec, table, TRANSACTION_DEFECTS, file, (1, index, chunk), line, orphans
                 )
                 records.extend(injected.records)
                 line += table.num_rows
@@ -244,9 +273,18 @@ def generate(
     }
     manifest = None
     if spec.defect_rate > 0:
-        days = [record for index in sorted(found) for record in found[index]]
-        manifest = _write_manifest(landing, spec, [*customers.records, *days])
-    return GeneratedFiles(customers_path, accounts_path, tx_paths, rows, manifest)
+        records += [record for index in sorted(found) for record in found[index]]
+        added, problems = file_defects(_rng(spec, _STREAM_DEFECTS, 2), landing, tx_paths)
+        manifest = _write_manifest(landing, spec, [*records, *added], problems)
+    return GeneratedFiles(customer_paths, account_paths, tx_paths, rows, manifest)
+
+
+def _orphans(spec: GeneratorSpec, account_ids: pa.Array) -> pa.Array:
+    """The accounts whose customer is made not to exist (a third of the defect rate)."""
+    if spec.defect_rate <= 0:
+        return pa.array([], pa.string())
+    chosen = _rng(spec, _STREAM_DEFECTS, 3).random(spec.accounts) < spec.defect_rate / 3
+    return account_ids.filter(pa.array(chosen))
 
 
 def _with_defects(
@@ -256,18 +294,31 @@ def _with_defects(
     file: str,
     stream: tuple[int, ...],
     first_line: int = 2,
+    orphans: pa.Array | None = None,
 ) -> Injected:
     if spec.defect_rate <= 0:
         return Injected(table, [], [])
     rng = _rng(spec, _STREAM_DEFECTS, *stream)
     entity = next(e for e in (CUSTOMERS, TRANSACTIONS) if file.startswith(f"{e.folder}/"))
-    return inject(table, kinds, spec.defect_rate, rng, entity.name, entity.key, file, first_line)
+    return inject(
+        table, kinds, spec.defect_rate, rng, entity.name, entity.key, file, first_line, orphans
+    )
 
 
-def _write_manifest(landing: Path, spec: GeneratorSpec, records: list[dict[str, object]]) -> Path:
+def _write_manifest(
+    landing: Path,
+    spec: GeneratorSpec,
+    records: list[dict[str, object]],
+    files: list[dict[str, object]],
+) -> Path:
     path = landing / MANIFEST_NAME
     partial = path.with_name(f".{path.name}.partial")
-    document = {"seed": spec.seed, "defect_rate": spec.defect_rate, "defects": records}
+    document = {
+        "seed": spec.seed,
+        "defect_rate": spec.defect_rate,
+        "defects": records,
+        "files": files,
+    }
     partial.write_text(json.dumps(document, indent=1) + "\n")
     os.replace(partial, path)
     return path
@@ -316,7 +367,10 @@ def _customers(spec: GeneratorSpec, ids: pa.Array) -> pa.Table:
     )
 
 
-def _accounts(spec: GeneratorSpec, ids: pa.Array, customer_ids: pa.Array) -> pa.Table:
+def _accounts(
+    spec: GeneratorSpec, ids: pa.Array, customer_ids: pa.Array
+) -> tuple[pa.Table, np.ndarray]:
+    """The accounts as of the first day, and their balances in cents."""
     rng = _rng(spec, _STREAM_ACCOUNTS)
     n = spec.accounts
     # Every customer gets one account first; the rest go to random customers, so some hold several.
@@ -329,7 +383,7 @@ def _accounts(spec: GeneratorSpec, ids: pa.Array, customer_ids: pa.Array) -> pa.
     )
     overdrawn = ~savings & (rng.random(n) < 0.05)
     balance_cents = np.round(np.where(overdrawn, -balance / 10, balance) * 100).astype(np.int64)
-    return pa.table(
+    table = pa.table(
         {
             "account_id": ids,
             "customer_id": customer_ids.take(pa.array(owner)),
@@ -339,6 +393,7 @@ def _accounts(spec: GeneratorSpec, ids: pa.Array, customer_ids: pa.Array) -> pa.
             "balance": _money(balance_cents),
         }
     )
+    return table, balance_cents
 
 
 def _day_counts(spec: GeneratorSpec) -> np.ndarray:
