@@ -32,7 +32,15 @@ from banklake.contracts import TRANSACTIONS
 from banklake.engines import Engine, FileCount, Prior, create_engine
 from banklake.errors import AuditError
 from banklake.faults import crash_point
-from banklake.lakehouse.catalog import Lakehouse, at_least, at_most, is_in, replace_rows
+from banklake.lakehouse.catalog import (
+    Lakehouse,
+    after,
+    at_least,
+    at_most,
+    is_in,
+    is_null,
+    replace_rows,
+)
 from banklake.lakehouse.ledger import (
     FileOutcome,
     Taken,
@@ -187,7 +195,7 @@ def _load(
         }
         known = live(deliveries(tables["load_ledger"]))
         since = _restated_since(accepted, known, snapshot_of)
-        _provide(engine, tables, accepted, known, snapshot_of, since)
+        windows = _provide(engine, tables, accepted, known, snapshot_of, since)
         staged = []
         for step in plan(result.batch_id, rebuilt):
             if step.name == "quarantine_new":
@@ -211,8 +219,8 @@ def _load(
         is_in("source_file", [t.candidate.name for t in accepted]) if accepted else AlwaysFalse()
     )
     replaced: dict[str, BooleanExpression] = {
-        "customers": AlwaysTrue(),
-        "accounts": AlwaysTrue(),
+        # A dimension's versions from its history window on are replaced by the rebuilt ones.
+        **{name: _from_window(window) for name, window in windows.items()},
         "transactions": files,
         "quarantine": files,
         "enriched_transactions": _or_restated(files, since),
@@ -278,6 +286,12 @@ def _restated_since(
     return min(changed)
 
 
+def _from_window(window: date | None) -> BooleanExpression:
+    if window is None:
+        return AlwaysTrue()
+    return Or(is_null("valid_to"), after("valid_to", window.isoformat()))
+
+
 def _or_restated(files: BooleanExpression, since: date | None) -> BooleanExpression:
     if since is None:
         return files
@@ -293,8 +307,11 @@ def _provide(
     known: dict[str, Any],
     snapshot_of: dict[str, date | None],
     since: date | None,
-) -> None:
-    """Give the engine the batch's file list and the rows already loaded that the plan reads."""
+) -> dict[str, date | None]:
+    """Give the engine the batch's file list and the rows already loaded that the plan reads.
+
+    Returns each dimension's history window: the date its history is rebuilt from.
+    """
     names = [t.candidate.name for t in accepted]
     engine.register(
         "batch_files",
@@ -331,6 +348,7 @@ def _provide(
         windows["entity"].append(entity.name)
         windows["since"].append(window)
     engine.register("snapshot_dates", pa.table(rows, schema=_SNAPSHOT_DATES))
+    window_of = dict(zip(windows["entity"], windows["since"], strict=True))
     engine.register("history_window", pa.table(windows, schema=_HISTORY_WINDOW))
     in_batch = _sql_list(names)
     not_in_batch = f"source_file NOT IN ({in_batch})" if names else "TRUE"
@@ -372,6 +390,7 @@ def _provide(
                 at_least("tx_date", since.isoformat()),
             ),
         )
+    return window_of
 
 
 _SNAPSHOT_DATES = pa.schema(

@@ -27,8 +27,10 @@ from pyiceberg.exceptions import (
 )
 from pyiceberg.expressions import (
     BooleanExpression,
+    GreaterThan,
     GreaterThanOrEqual,
     In,
+    IsNull,
     LessThanOrEqual,
 )
 from pyiceberg.manifest import DataFile
@@ -117,13 +119,21 @@ def parquet_field_ids(schema: Schema) -> dict[str, object]:
 
 
 # Row filters. PyIceberg's predicates take the column and value positionally; the pydantic
-# mypy plugin sees only their fields, hence the ignores, kept to these three.
+# mypy plugin sees only their fields, hence the ignores, kept to these helpers.
 def is_in(column: str, values: Iterable[str]) -> BooleanExpression:
     return In(column, set(values))  # type: ignore[call-arg,misc]
 
 
 def at_least(column: str, value: str) -> BooleanExpression:
     return GreaterThanOrEqual(column, value)  # type: ignore[call-arg,misc]
+
+
+def is_null(column: str) -> BooleanExpression:
+    return IsNull(column)  # type: ignore[call-arg,misc]
+
+
+def after(column: str, value: str) -> BooleanExpression:
+    return GreaterThan(column, value)  # type: ignore[call-arg,misc]
 
 
 def at_most(column: str, value: str) -> BooleanExpression:

@@ -370,8 +370,9 @@ def history_sql(entity: Entity, contract: TableContract) -> str:
     Versions that start at the earliest snapshot on record are open towards the past.
 
     Only the dates from the last one before the batch's earliest snapshot (``history_window``)
-    are rebuilt; versions that ended by then are kept as they are, so a daily snapshot costs
-    two dates' worth of work, not the whole history's.
+    are rebuilt (``_rebuilt``); versions that ended by then are kept as they are, so a daily
+    snapshot costs two dates' worth of work, not the whole history's, and only the rebuilt
+    versions are written.
     """
     key = entity.key
     attributes = list(CONTENT[entity.name])
@@ -431,10 +432,11 @@ rebuilt AS (
   SELECT spans.{key}, {", ".join(f"spans.{a}" for a in attributes)},
     CASE WHEN open_start = 1 THEN NULL ELSE start_d END AS valid_from,
     dates.next_d AS valid_to, dates.next_d IS NULL AS is_current,
-    spans.source_file, spans.quality_flags
+    spans.source_file, spans.quality_flags, TRUE AS _rebuilt
   FROM spans JOIN dates ON spans.last_d = dates.d
   UNION ALL
-  SELECT {", ".join(f"h.{c}" for c in columns.split(", "))}, h.source_file, h.quality_flags
+  SELECT {", ".join(f"h.{c}" for c in columns.split(", "))}, h.source_file, h.quality_flags,
+    FALSE AS _rebuilt
   FROM prior_{entity.name} h JOIN history_window w ON w.entity = {kind}
   WHERE h.valid_to <= w.since
 )
@@ -493,9 +495,11 @@ def plan(batch_id: str, rebuilt: frozenset[str] = ALL_DIMENSIONS) -> list[Step]:
             Step(f"{entity.name}_checked", checked_sql(entity), materialize=True),
         ]
         if entity.name in rebuilt:
-            steps.append(
-                Step(f"silver_{entity.name}", history_sql(entity, contract), contract, True)
-            )
+            history = f"silver_{entity.name}"
+            steps += [
+                Step(history, history_sql(entity, contract), materialize=True),
+                Step(f"{history}_rebuilt", f"SELECT * FROM {history} WHERE _rebuilt", contract),
+            ]
         else:
             unchanged = (
                 f"SELECT *, ROW_NUMBER() OVER (ORDER BY {entity.key}, valid_from) AS _version "
