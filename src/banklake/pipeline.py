@@ -206,7 +206,9 @@ def _load(
                 staged.append(engine.stage(step, tables[step.target.name]))
                 crash_point("staging")
         result.findings = engine.fetch(findings_sql())
-        outcomes = _outcomes(result.batch_id, accepted, counts, engine, status, snapshot_of)
+        outcomes = _outcomes(
+            result.batch_id, accepted, counts, engine, status, snapshot_of, result.findings
+        )
         drift = {file.name: file.drift for file in batch.all_files}
         for outcome in outcomes:
             outcome.problem = drift[outcome.source_file]
@@ -354,7 +356,9 @@ def _provide(
     not_in_batch = f"source_file NOT IN ({in_batch})" if names else "TRUE"
     for entity in DIMENSIONS:
         engine.expose(f"prior_{entity.name}", Prior(tables[entity.name]))
-    keys = engine.fetch("SELECT MIN(tx_id) AS lo, MAX(tx_id) AS hi FROM bronze_transactions")[0]
+    keys = {"lo": None, "hi": None}
+    if tables["transactions"].current_snapshot() is not None:  # an empty table has no keys
+        keys = engine.fetch("SELECT MIN(tx_id) AS lo, MAX(tx_id) AS hi FROM bronze_transactions")[0]
     if keys["lo"] is None:
         engine.expose("prior_transactions", Prior(tables["transactions"], "FALSE", AlwaysFalse()))
     else:
@@ -431,6 +435,7 @@ def _outcomes(
     engine: Engine,
     status: str,
     snapshot_of: dict[str, date | None],
+    findings: list[dict[str, Any]],
 ) -> list[FileOutcome]:
     placed: dict[str, dict[str, int]] = {}
     for row in engine.fetch(file_outcomes_sql()):
@@ -438,7 +443,7 @@ def _outcomes(
         for what in ("loaded", "quarantined", "duplicate", "flagged"):
             sums[what] = sums.get(what, 0) + int(row[what] or 0)
     by_rule: dict[str, dict[str, int]] = {}
-    for finding in engine.fetch(findings_sql()):
+    for finding in findings:
         if finding["severity"] == "error":
             rules = by_rule.setdefault(finding["source_file"], {})
             rules[finding["rule_id"]] = int(finding["rows"])

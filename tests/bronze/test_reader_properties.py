@@ -57,6 +57,12 @@ def test_arbitrary_bytes_raise_only_the_documented_error(content: bytes) -> None
     with TemporaryDirectory() as directory:
         try:
             read = _read(directory, (HEADER + "\n").encode() + content)
-        except LandingError:
+        except LandingError as error:
+            assert error.path.name == "transactions_2020-01-01.csv"
             return
-    assert read.rows.num_rows + read.malformed.num_rows >= 0
+    # Every record is kept once, as a row or as a malformed row, at its own line number.
+    lines = read.rows[LINE_NUMBER].to_pylist() + read.malformed[LINE_NUMBER].to_pylist()
+    assert len(lines) == len(set(lines))
+    assert sorted(lines) == list(range(2, 2 + len(lines)))
+    physical = content.count(b"\n") + (1 if content and not content.endswith(b"\n") else 0)
+    assert len(lines) <= max(physical, 1)

@@ -93,9 +93,10 @@ TYPED = {
         "tx_type_value": "CASE UPPER(tx_type) WHEN 'CREDIT' THEN 'Credit' "
         "WHEN 'DEBIT' THEN 'Debit' END",
         "tx_timestamp": "TRY_CAST(`timestamp` AS TIMESTAMP)",
-        "tx_date": "CAST(TRY_CAST(`timestamp` AS TIMESTAMP) AS DATE)",
     },
 }
+# Values derived from the typed ones (computed a level above them, so each text is parsed once).
+DERIVED = {TRANSACTIONS.name: {"tx_date": "CAST(tx_timestamp AS DATE)"}}
 # What makes two rows with one key "the same": the typed values the Silver table keeps, by
 # Silver column name. A dimension's key may repeat across snapshots (that is its history), so
 # its rows are compared within one snapshot date.
@@ -126,12 +127,17 @@ def _typed(entity: Entity) -> str:
     if entity in DIMENSIONS:
         snapshot = ", f.snapshot_date AS _snapshot_date"
         dated = "\n  JOIN batch_files f ON b._source_file = f.source_file"
-    return f"""SELECT t.*{typed}
+    rows = f"""SELECT t.*{typed}
 FROM (
   SELECT b._source_file, b._line_number{snapshot},
     {trimmed}
   FROM bronze_{entity.name} b{dated}
 ) t"""
+    derived = DERIVED.get(entity.name)
+    if not derived:
+        return rows
+    columns = "".join(f", {sql} AS {name}" for name, sql in derived.items())
+    return f"SELECT typed.*{columns} FROM ({rows}) typed"
 
 
 def _content(entity: Entity, prefix: str = "", silver: bool = False) -> str:
