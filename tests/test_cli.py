@@ -166,3 +166,33 @@ def test_quarantine_list_filters(landed: Path) -> None:
     assert json.loads(out) == {"total": 0, "rows": []}
     code, out, _ = invoke("quarantine", "list", *paths, "--rule", "x' OR '1'='1", "--json")
     assert json.loads(out)["total"] == 0  # filters are literals, never SQL
+
+
+def test_rejected_file_exits_3_and_replay_resolves(landed: Path) -> None:
+    paths = ("--landing", landed / "landing", "--lakehouse", landed / "lh")
+    transactions = landed / "landing" / "transactions"
+    (transactions / "transactions_2000-01-01.csv").write_bytes(b"tx_id,amount\n1,2\n")
+    (transactions / "transactions_2000-01-02.csv").write_text(
+        "tx_id,account_id,amount,tx_type,timestamp\n"
+        "TX_9900000001,ACC_777777,1.00,Debit,2000-01-02 00:00:00\n"
+    )
+    code, out, err = invoke("run", *paths)
+    assert code == 3
+    assert "rejected:" in err and "transactions_2000-01-01.csv" in err and "wrong header" in err
+    assert "quarantined 1" in out
+    code, out, _ = invoke("run", *paths, "--json")
+    assert code == 0 and json.loads(out)["files"] == []  # nothing new: the refusal is recorded
+
+    accounts = next((landed / "landing" / "accounts").iterdir())
+    accounts.write_text(accounts.read_text() + "ACC_777777,CUST_000001,Savings,1.00\n")
+    assert invoke("run", *paths)[0] == 0
+    code, out, _ = invoke("quarantine", "replay", *paths, "--json")
+    replayed = json.loads(out)
+    assert code == 0
+    assert [(f["source_file"], f["rows_loaded"]) for f in replayed["files"]] == [
+        ("transactions/transactions_2000-01-02.csv", 1)
+    ]
+    code, out, _ = invoke("quarantine", "list", *paths, "--unresolved", "--json")
+    assert json.loads(out)["total"] == 0
+    code, out, _ = invoke("quarantine", "list", *paths, "--json")
+    assert [r["resolved_batch_id"] for r in json.loads(out)["rows"]] == [replayed["batch_id"]]

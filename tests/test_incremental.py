@@ -347,3 +347,52 @@ def test_history_is_the_same_whatever_the_order_snapshots_arrive_in(
     fresh = load_settings(landing=everything.landing, lakehouse=tmp_path / "fresh-lh")
     run(fresh, engine)
     assert _history(everything) == _history(fresh)
+
+
+def test_a_customer_missing_on_the_transaction_date_holds_it_back(
+    lake: Settings, engine: str
+) -> None:
+    # Jan 2's customer snapshot no longer has Bo; his account's snapshot of that day is not in.
+    write_csv(
+        lake.landing / "customers" / "customers_2026-01-02.csv",
+        CUSTOMERS + "CUST_1,Ann Lee,ann@example.com,UK\n",
+    )
+    run(lake, engine)
+    (held,) = _rows(lake, "quarantine")
+    assert (held["source_file"], held["rule_ids"]) == (
+        "transactions/transactions_2026-01-02.csv",
+        ["tx_customer_known"],
+    )
+    assert held["reasons"] == (
+        "the account's customer is not a customer on the transaction's date (got \"ACC_2\")"
+    )
+
+
+def test_replay_after_a_late_customer_loads_the_account_and_its_transactions(
+    lake: Settings, engine: str
+) -> None:
+    write_csv(
+        lake.landing / "accounts" / "accounts_2026-01-01.csv",
+        ACCOUNTS + "ACC_1,CUST_1,Savings,100.00\nACC_2,CUST_2,Current,50.00\n"
+        "ACC_3,CUST_3,Savings,5.00\n",
+    )
+    _day(lake.landing, "2026-01-02", "TX_2,ACC_3,20.00,Debit,2026-01-02 09:00:00")
+    run(lake, engine)
+    assert {(r["entity"], tuple(r["rule_ids"])) for r in _rows(lake, "quarantine")} == {
+        ("accounts", ("account_customer_known",)),
+        ("transactions", ("tx_account_known",)),
+    }
+    write_csv(  # the customers file is delivered again, now with Cy
+        lake.landing / "customers" / "customers_2026-01-01.csv",
+        CUSTOMERS + "CUST_1,Ann Lee,ann@example.com,UK\nCUST_2,Bo Chen,bo@example.com,USA\n"
+        "CUST_3,Cy Diaz,cy@example.com,Spain\n",
+    )
+    run(lake, engine)
+    replayed = replay(lake, engine)
+    assert sorted(f.source_file for f in replayed.files) == [
+        "accounts/accounts_2026-01-01.csv",
+        "transactions/transactions_2026-01-02.csv",
+    ]
+    assert all(r["resolved_batch_id"] == replayed.batch_id for r in _rows(lake, "quarantine"))
+    assert _gold(lake)["TX_2"]["country"] == "Spain"
+    assert verify(lake).checks[0].passed

@@ -297,6 +297,9 @@ def quarantine_list(
         str | None, typer.Option(help="Only rows from files whose path contains this")
     ] = None,
     batch: Annotated[str | None, typer.Option(help="Only rows of this batch id")] = None,
+    unresolved: Annotated[
+        bool, typer.Option("--unresolved", help="Only rows no later run has loaded")
+    ] = False,
     limit: Annotated[int, typer.Option(help="At most this many rows")] = 50,
     lakehouse: LakehousePath = None,
     landing: UnusedLanding = None,
@@ -305,18 +308,20 @@ def quarantine_list(
     """List quarantined rows with their file, line, failed rules and reasons."""
     from banklake.lakehouse.catalog import Lakehouse
     from banklake.transform.plan import sql_literal
-    from banklake.verify.query import LocalQueries
+    from banklake.verify.query import ATHENA_DIALECT, LocalQueries
 
     settings = load_settings(lakehouse=lakehouse)
     conditions = ["TRUE"]
     if entity:
-        conditions.append(f"entity = {sql_literal(entity)}")
+        conditions.append(f"entity = {sql_literal(entity, ATHENA_DIALECT)}")
     if rule:
-        conditions.append(f"contains(rule_ids, {sql_literal(rule)})")
+        conditions.append(f"contains(rule_ids, {sql_literal(rule, ATHENA_DIALECT)})")
     if file:
-        conditions.append(f"strpos(source_file, {sql_literal(file)}) > 0")
+        conditions.append(f"strpos(source_file, {sql_literal(file, ATHENA_DIALECT)}) > 0")
     if batch:
-        conditions.append(f"batch_id = {sql_literal(batch)}")
+        conditions.append(f"batch_id = {sql_literal(batch, ATHENA_DIALECT)}")
+    if unresolved:
+        conditions.append("resolved_at IS NULL")
     where = " AND ".join(conditions)
     lakehouse_ = Lakehouse.local(settings.lakehouse, settings.namespace)
     with LocalQueries(lakehouse_, settings.table_bucket, settings.timezone) as queries:
@@ -328,10 +333,18 @@ def quarantine_list(
     if json_output:
         _emit_json({"total": total, "rows": rows})
         return
-    table = Table("entity", "where", "rules", "reasons", title=f"{total:,} quarantined rows")
+    table = Table(
+        "entity", "where", "rules", "reasons", "resolved by", title=f"{total:,} quarantined rows"
+    )
     for row in rows:
         where_found = f"{row['source_file']}:{row['line_number']}"
-        table.add_row(row["entity"], where_found, ", ".join(row["rule_ids"]), row["reasons"])
+        table.add_row(
+            row["entity"],
+            where_found,
+            ", ".join(row["rule_ids"]),
+            row["reasons"],
+            row["resolved_batch_id"] or "",
+        )
     out.print(table)
     if total > len(rows):
         out.print(f"showing {len(rows):,} of {total:,}; use --limit or filters for more")

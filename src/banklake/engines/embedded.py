@@ -47,7 +47,7 @@ class EmbeddedEngine(Engine):
         malformed: list[pa.Table] = [MALFORMED_SCHEMA.empty_table()]
         # Each row's file as an ENUM: a small number per row in every relation that keeps it,
         # where text would be copied ten million times; it compares equal to the file's name.
-        names = ", ".join(sql_literal(file.name) for file in batch.all_files)
+        names = ", ".join(sql_literal(file.name, self.dialect) for file in batch.all_files)
         self.connection.execute(f"CREATE TYPE {_SOURCE_FILE} AS ENUM ({names})")
         for entity in ENTITIES:
             reads: list[pa.Table] = [bronze_schema(entity).empty_table()]

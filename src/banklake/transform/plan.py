@@ -577,6 +577,12 @@ def compile_sql(sql: str, dialect: str) -> str:
     return sqlglot.transpile(sql, read=SOURCE_DIALECT, write=dialect, pretty=True)[0]
 
 
-def sql_literal(text: str) -> str:
-    """A SQL string literal holding ``text`` exactly (the same in every dialect here)."""
-    return "'" + text.replace("'", "''") + "'"
+def sql_literal(text: str, dialect: str = SOURCE_DIALECT) -> str:
+    """A SQL string literal holding ``text`` exactly, escaped the way ``dialect`` escapes.
+
+    Dialects differ: Spark escapes a quote with a backslash (and reads ``'a''b'`` as two
+    adjacent literals, ``ab``); DuckDB and Athena double it.
+    """
+    from sqlglot import exp
+
+    return exp.Literal.string(text).sql(dialect=dialect)

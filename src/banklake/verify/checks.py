@@ -28,7 +28,7 @@ from banklake.lakehouse.catalog import Lakehouse
 from banklake.lakehouse.ledger import FileOutcome, deliveries, take_new
 from banklake.lakehouse.policy import JOBS, job_status, policy_from_properties
 from banklake.transform.plan import sql_literal
-from banklake.verify.query import LocalQueries
+from banklake.verify.query import ATHENA_DIALECT, LocalQueries
 
 SEED_COUNT_SQL = 'SELECT count(*) FROM "s3tablescatalog"."analytics_db"."enriched_transactions";'
 SEED_TOP3_SQL = """SELECT name, sum(amount) as total_volume
@@ -202,7 +202,7 @@ def business_logic(settings: Settings, queries: LocalQueries, gold: Table) -> Ch
 
 def namesakes(queries: LocalQueries, namespace: str, rows: list[dict[str, Any]]) -> dict[str, int]:
     """Names in the seed's result that belong to several customers, with how many."""
-    names = ", ".join(sql_literal(str(row["name"])) for row in rows)
+    names = ", ".join(sql_literal(str(row["name"]), ATHENA_DIALECT) for row in rows)
     if not names:
         return {}
     found = queries.query(
