@@ -146,8 +146,12 @@ def replay(
             candidate, recorded = candidates.get(name), known.get(name)
             if candidate is None or recorded is None:
                 say(f"cannot replay {name}: it is no longer in the landing zone")
-                continue
-            taken.append(Taken(candidate, recorded.checksum, redelivered=False))
+            elif take_new([candidate], known):
+                say(
+                    f"not replaying {name}: it changed since it was loaded; `banklake run` takes it"
+                )
+            else:
+                taken.append(Taken(candidate, recorded.checksum, redelivered=False))
         # A dimension snapshot's rows that now pass change its history, and so may the rows
         # of transactions that referred to them: replay runs dimensions first, in one batch.
         return _load(settings, engine_name, say, tables, taken, "reprocessed")

@@ -97,19 +97,21 @@ class EmbeddedEngine(Engine):
         return [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
 
     def stage(self, step: Step, table: Table) -> Staged:
-        return Staged(table, write_data_files(self.connection, step.name, table))
+        dates = compile_sql(step.dates_from, self.dialect) if step.dates_from else None
+        return Staged(table, write_data_files(self.connection, step.name, table, dates))
 
     def close(self) -> None:
         self.connection.close()
 
 
 def write_data_files(
-    connection: duckdb.DuckDBPyConnection, relation: str, table: Table
+    connection: duckdb.DuckDBPyConnection, relation: str, table: Table, dates: str | None = None
 ) -> list[DataFile]:
     """Write ``relation`` as Parquet data files of ``table`` (uncommitted) and describe them.
 
     The files carry the table's field ids, so they are ordinary Iceberg data files, and are cut
-    by the table's month partition and target file size.
+    by the table's month partition and target file size. ``dates``, a query whose one column
+    holds every partition date of the rows, finds the months cheaper than the relation can.
     """
     schema = table.schema()
     # A fresh folder per write: concurrent or crashed writes never mix their files.
@@ -131,8 +133,9 @@ def write_data_files(
     months = [f for f in table.spec().fields if isinstance(f.transform, MonthTransform)]
     if months:
         column = f'"{schema.find_column_name(months[0].source_id)}"'
+        source = f"SELECT {column} FROM {relation}" if dates is None else dates
         found = connection.execute(
-            f"SELECT DISTINCT date_trunc('month', {column}) FROM {relation}"
+            f"SELECT DISTINCT date_trunc('month', {column}) FROM ({source}) d"
         ).fetchall()
         # A date range, not a formatted month: the scans below can skip by it, cheaply.
         selections = {}
@@ -155,6 +158,8 @@ def write_data_files(
         parquet_file_to_data_file(table.io, table.metadata, f"file://{path}")
         for path in sorted(paths)
     ]
+    for empty in (f for f in data_files if f.record_count == 0):
+        local_path(empty.file_path).unlink()  # a month the dates hinted at that has no rows
     return [data_file for data_file in data_files if data_file.record_count > 0]
 
 

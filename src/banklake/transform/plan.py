@@ -56,12 +56,15 @@ _BATCH_ID = re.compile(r"^[0-9A-Za-z_.:-]+$")
 @dataclass(frozen=True)
 class Step:
     """One SELECT of the plan. ``target`` names the table it is written to, if any;
-    ``materialize`` keeps the result for later steps (otherwise it is read where used)."""
+    ``materialize`` keeps the result for later steps (otherwise it is read where used).
+    ``dates_from`` is a cheaper query whose column holds every partition date of the result
+    (a superset will do), for engines that write one partition at a time."""
 
     name: str
     sql: str
     target: TableContract | None = None
     materialize: bool = False
+    dates_from: str | None = None
 
 
 # Columns only ever cast: both engines' casts ignore surrounding spaces, so they skip TRIM.
@@ -205,7 +208,6 @@ def as_of(version: str, day: str) -> str:
     )
 
 
-# Lookups each entity's rules need, joined to its typed rows (``src``).
 # Lookups each entity's rules need, joined to its typed rows (``src``). A transaction keeps the
 # row ids (``_version``) of the account and customer versions it resolved to, and Gold joins
 # those: cheaper than carrying their attributes through the checks.
@@ -516,10 +518,21 @@ def plan(batch_id: str, rebuilt: frozenset[str] = ALL_DIMENSIONS) -> list[Step]:
         *steps,
         Step("transactions_keys", keys_sql(TRANSACTIONS), materialize=True),
         Step("transactions_checked", checked_sql(TRANSACTIONS), materialize=True),
-        Step("silver_transactions", _SILVER_TRANSACTIONS, SILVER_TRANSACTIONS),
+        Step(
+            "silver_transactions",
+            _SILVER_TRANSACTIONS,
+            SILVER_TRANSACTIONS,
+            dates_from=f"SELECT tx_date FROM transactions_checked WHERE {FAILED_RULES} = ''",
+        ),
         Step("quarantine_new", new_quarantine_sql(batch_id), materialize=True),
         Step("quarantine", quarantine_sql(batch_id), QUARANTINE),
-        Step("enriched_transactions", _enriched(), ENRICHED_TRANSACTIONS),
+        Step(
+            "enriched_transactions",
+            _enriched(),
+            ENRICHED_TRANSACTIONS,
+            dates_from=f"SELECT tx_date FROM transactions_checked WHERE {FAILED_RULES} = '' "
+            "UNION ALL SELECT tx_date FROM prior_gold",
+        ),
     ]
 
 
