@@ -43,10 +43,11 @@ from banklake.lakehouse.catalog import (
 )
 from banklake.lakehouse.ledger import (
     FileOutcome,
+    Status,
     Taken,
     deliveries,
+    holdings,
     ledger_rows,
-    live,
     quarantined_files,
     take_new,
 )
@@ -138,7 +139,7 @@ def replay(
     with writer_lock(settings.lakehouse, "quarantine replay", settings.lock_timeout_seconds, say):
         lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
         tables = lakehouse.ensure_tables(settings)
-        known = live(deliveries(tables["load_ledger"]))
+        known = holdings(tables["load_ledger"])
         wanted = quarantined_files(tables["quarantine"])
         candidates = {c.name: c for c in list_landing(settings.landing)}
         taken = []
@@ -163,7 +164,7 @@ def _load(
     say: Progress,
     tables: dict[str, Table],
     taken: list[Taken],
-    status: str,
+    status: Status,
 ) -> RunResult:
     started = datetime.now(UTC)
     clock = time.perf_counter()
@@ -197,7 +198,7 @@ def _load(
         rebuilt = frozenset(t.candidate.entity.name for t in accepted) & {
             e.name for e in DIMENSIONS
         }
-        known = live(deliveries(tables["load_ledger"]))
+        known = holdings(tables["load_ledger"])
         since = _restated_since(accepted, known, snapshot_of)
         windows = _provide(engine, tables, accepted, known, snapshot_of, since)
         staged = []
@@ -268,7 +269,7 @@ def _load(
 
 
 def _restated_since(
-    accepted: list[Taken], known: dict[str, Any], snapshot_of: dict[str, date | None]
+    accepted: list[Taken], known: dict[str, FileOutcome], snapshot_of: dict[str, date | None]
 ) -> date | None:
     """From which business date Gold must be re-enriched, because dimension history changed.
 
@@ -310,7 +311,7 @@ def _provide(
     engine: Engine,
     tables: dict[str, Table],
     accepted: list[Taken],
-    known: dict[str, Any],
+    known: dict[str, FileOutcome],
     snapshot_of: dict[str, date | None],
     since: date | None,
 ) -> dict[str, date | None]:
@@ -437,7 +438,7 @@ def _outcomes(
     accepted: list[Taken],
     counts: list[FileCount],
     engine: Engine,
-    status: str,
+    status: Status,
     snapshot_of: dict[str, date | None],
     findings: list[dict[str, Any]],
 ) -> list[FileOutcome]:
@@ -466,7 +467,7 @@ def _outcomes(
                 snapshot_of[name]
                 if taken.candidate.entity in DIMENSIONS
                 else taken.candidate.business_date,
-                "reprocessed" if status == "reprocessed" else "loaded",
+                status,
                 rows_read=count.rows,
                 rows_loaded=row.get("loaded", 0),
                 rows_quarantined=row.get("quarantined", 0),

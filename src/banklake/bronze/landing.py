@@ -36,14 +36,9 @@ def dimension_file_name(entity: Entity, snapshot: date) -> str:
 
 
 @dataclass(frozen=True)
-class Candidate:
-    """A file in the landing zone, before anything in it has been read."""
-
+class _InLanding:
     entity: Entity
     path: Path
-    business_date: date | None  # from the file name, when it carries one
-    size_bytes: int
-    modified_ns: int
 
     @property
     def name(self) -> str:
@@ -52,32 +47,29 @@ class Candidate:
 
 
 @dataclass(frozen=True)
-class LandedFile:
+class Candidate(_InLanding):
+    """A file in the landing zone, before anything in it has been read."""
+
+    business_date: date | None  # from the file name, when it carries one
+    size_bytes: int
+    modified_ns: int
+
+
+@dataclass(frozen=True)
+class LandedFile(_InLanding):
     """A file whose header checked out: it will be read."""
 
-    entity: Entity
-    path: Path
     columns: tuple[str, ...]  # the header, in the file's order
     business_date: date | None
     drift: str | None = None  # columns the contract does not know: recorded, not fatal
 
-    @property
-    def name(self) -> str:
-        return f"{self.entity.folder}/{self.path.name}"
-
 
 @dataclass(frozen=True)
-class RejectedFile:
+class RejectedFile(_InLanding):
     """A file refused as a whole: nothing in it is loaded, and the ledger records why."""
 
-    entity: Entity
-    path: Path
     business_date: date | None
     problem: str  # the error, naming the file and where in it
-
-    @property
-    def name(self) -> str:
-        return f"{self.entity.folder}/{self.path.name}"
 
 
 @dataclass(frozen=True)

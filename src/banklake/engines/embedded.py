@@ -79,8 +79,7 @@ class EmbeddedEngine(Engine):
             self.register(name, schema_to_pyarrow(prior.table.schema()).empty_table())
             return
         files = ", ".join(f"'{local_path(task.file.file_path)}'" for task in tasks)
-        where = compile_sql(f"SELECT * FROM t WHERE {prior.where}", self.dialect)
-        where = where.split("WHERE", 1)[1]
+        where = compile_sql(prior.where, self.dialect)
         self.connection.execute(
             f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{files}]) "
             f"WHERE {where}"

@@ -25,20 +25,6 @@ Status = Literal["loaded", "reprocessed", "rejected"]
 
 
 @dataclass(frozen=True)
-class Delivery:
-    """The ledger's latest record of a path."""
-
-    source_file: str
-    entity: str
-    checksum: str
-    size_bytes: int
-    modified_ns: int
-    business_date: date | None
-    status: Status
-    batch_id: str
-
-
-@dataclass(frozen=True)
 class Taken:
     """A landed file this batch takes, and why."""
 
@@ -77,26 +63,29 @@ class FileOutcome:
         return asdict(self)
 
 
-def deliveries(ledger: Table) -> dict[str, Delivery]:
-    """The latest record of every path in the ledger."""
-    rows = ledger.scan().to_arrow()
-    if not rows.num_rows:
-        return {}
-    rows = rows.sort_by([("recorded_at", "ascending")])
-    latest: dict[str, Delivery] = {}
-    for row in rows.to_pylist():
-        latest[row["source_file"]] = Delivery(
-            **{name: row[name] for name in Delivery.__dataclass_fields__}
-        )
-    return latest
+def records(ledger: Table) -> list[FileOutcome]:
+    """Every ledger row, oldest first."""
+    found = []
+    names = set(FileOutcome.__dataclass_fields__)
+    for row in ledger.scan().to_arrow().sort_by("recorded_at").to_pylist():
+        record = FileOutcome(**{k: v for k, v in row.items() if k in names})
+        record.quarantined_by_rule = dict(row["quarantined_by_rule"] or [])
+        record.snapshot_ids = dict(row["snapshot_ids"] or [])
+        found.append(record)
+    return found
 
 
-def live(known: dict[str, Delivery]) -> dict[str, Delivery]:
-    """The delivery that counts for each path: the latest one that was not rejected."""
-    return {path: d for path, d in known.items() if d.status != "rejected"}
+def deliveries(ledger: Table) -> dict[str, FileOutcome]:
+    """The latest record of every path, refusals included: what was last seen of each file."""
+    return {record.source_file: record for record in records(ledger)}
 
 
-def take_new(candidates: list[Candidate], known: dict[str, Delivery]) -> list[Taken]:
+def holdings(ledger: Table) -> dict[str, FileOutcome]:
+    """The latest loaded record of every path: what the tables hold of each file."""
+    return {r.source_file: r for r in records(ledger) if r.status != "rejected"}
+
+
+def take_new(candidates: list[Candidate], known: dict[str, FileOutcome]) -> list[Taken]:
     """The files this run must load: new paths, and paths whose content changed.
 
     A file whose size and modification time are as recorded is not read at all; one that was

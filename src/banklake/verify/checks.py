@@ -25,7 +25,7 @@ from banklake.bronze.landing import UTF8_BOM, list_landing
 from banklake.config import Settings
 from banklake.contracts import TRANSACTIONS
 from banklake.lakehouse.catalog import Lakehouse
-from banklake.lakehouse.ledger import FileOutcome, deliveries, take_new
+from banklake.lakehouse.ledger import records, take_new
 from banklake.lakehouse.policy import JOBS, job_status, policy_from_properties
 from banklake.transform.plan import sql_literal
 from banklake.verify.query import ATHENA_DIALECT, LocalQueries
@@ -107,7 +107,9 @@ def data_integrity(settings: Settings, queries: LocalQueries, ledger: Table) -> 
     counted duplicate, or in a file refused whole; the ledger says which, per file, and each
     file's numbers must add up. Rows are counted from the files' own bytes.
     """
-    recorded = deliveries(ledger)
+    history = records(ledger)
+    recorded = {r.source_file: r for r in history}  # the latest record of each path
+    held = {r.source_file: r for r in history if r.status != "rejected"}
     problems = []
     rows_read = rejected_rows = duplicates = 0
     files = 0
@@ -121,7 +123,8 @@ def data_integrity(settings: Settings, queries: LocalQueries, ledger: Table) -> 
             problems.append(f"{candidate.name} has not been loaded as it is now")
         elif recorded[candidate.name].status == "rejected":
             rejected_rows += in_file
-    latest = _latest_records(ledger)
+    refused = [r for name, r in recorded.items() if r.status == "rejected" and name not in held]
+    latest = sorted([*held.values(), *refused], key=lambda r: r.source_file)
     for record in latest:
         if record.status == "rejected":
             continue
@@ -159,20 +162,6 @@ def data_integrity(settings: Settings, queries: LocalQueries, ledger: Table) -> 
             "quarantine_sql": quarantine_sql,
         },
     )
-
-
-def _latest_records(ledger: Table) -> list[FileOutcome]:
-    """The ledger's latest record of every path (what its tables hold now)."""
-    rows = ledger.scan().to_arrow().sort_by("recorded_at").to_pylist()
-    latest: dict[str, FileOutcome] = {}
-    names = set(FileOutcome.__dataclass_fields__)
-    for row in rows:
-        record = FileOutcome(**{k: v for k, v in row.items() if k in names})
-        record.quarantined_by_rule = dict(row["quarantined_by_rule"] or [])
-        record.snapshot_ids = dict(row["snapshot_ids"] or [])
-        if record.status != "rejected" or record.source_file not in latest:
-            latest[record.source_file] = record
-    return sorted(latest.values(), key=lambda r: r.source_file)
 
 
 def business_logic(settings: Settings, queries: LocalQueries, gold: Table) -> Check:
