@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from banklake.config import Settings, load_settings
 from banklake.contracts import TABLES
 from banklake.engines.embedded import rewrite_data_files
 from banklake.faults import CRASH_AT
+from banklake.generate import GeneratorSpec, generate
 from banklake.lakehouse import catalog as catalog_module
 from banklake.lakehouse.catalog import Lakehouse
 from banklake.lakehouse.lock import writer_lock
@@ -69,14 +71,20 @@ def clean(settings: Settings, tmp_path: Path) -> dict[str, list[dict[str, Any]]]
     return _content(reference)
 
 
-def _half_loaded(settings: Settings) -> None:
+def _half_loaded(settings: Settings, folders: tuple[str, ...] = ("transactions",)) -> None:
     """A lakehouse with history: all but the last two days loaded (they have not arrived yet)."""
-    days = sorted((settings.landing / "transactions").iterdir())[-2:]
-    for day in days:
-        day.rename(day.with_name(f".{day.name}"))  # hidden: not landed yet
+    last = sorted((settings.landing / "transactions").iterdir())[-2].name.split("_")[1]
+    later = [
+        path
+        for folder in folders
+        for path in (settings.landing / folder).iterdir()
+        if path.name.split("_")[1] >= last
+    ]
+    for path in later:
+        path.rename(path.with_name(f".{path.name}"))  # hidden: not landed yet
     run(settings)
-    for day in days:
-        day.with_name(f".{day.name}").rename(day)
+    for path in later:
+        path.with_name(f".{path.name}").rename(path)
 
 
 @pytest.mark.parametrize(
@@ -97,6 +105,25 @@ def test_a_crash_during_a_run_converges_on_the_next_run(
         assert after_crash == before  # nothing was committed
     run(settings)
     assert _content(settings) == clean
+
+
+@pytest.mark.parametrize("point", ["silver-committed", "gold-committed"])
+def test_a_crash_with_daily_snapshots_converges_on_the_next_run(tmp_path: Path, point: str) -> None:
+    """The crashed batch brings new customer and account snapshots: history is rebuilt twice."""
+    spec = GeneratorSpec(
+        customers=150, accounts=250, days=6, transactions=6_000, end_date=date(2026, 3, 6),
+        seed=9, snapshots="daily",
+    )  # fmt: skip
+    generate(spec, tmp_path / "landing")
+    settings = load_settings(landing=tmp_path / "landing", lakehouse=tmp_path / "lh")
+    reference = load_settings(landing=settings.landing, lakehouse=tmp_path / "reference")
+    run(reference)
+    _half_loaded(settings, ("customers", "accounts", "transactions"))
+    crashed = _banklake(settings, "run", crash_at=point)
+    crashed.communicate(timeout=120)
+    assert crashed.returncode == -signal.SIGKILL
+    run(settings)
+    assert _content(settings) == _content(reference)
 
 
 def test_a_crash_during_compaction_leaves_the_data_as_it_was(

@@ -179,7 +179,7 @@ def _load(
         say("nothing new to load")
         result.seconds = round(time.perf_counter() - clock, 3)
         return result
-    batch = batch_of(settings.landing, [t.candidate for t in taken])
+    batch = batch_of([t.candidate for t in taken])
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     by_name = {t.candidate.name: t for t in taken}
     with create_engine(engine_name, settings) as engine:
@@ -327,7 +327,6 @@ def _provide(
                 "entity": [t.candidate.entity.name for t in accepted],
                 "source_file": names,
                 "snapshot_date": pa.array([snapshot_of[n] for n in names], pa.date32()),
-                "redelivered": [t.redelivered for t in accepted],
             }
         ),
     )

@@ -74,7 +74,6 @@ class RejectedFile(_InLanding):
 
 @dataclass(frozen=True)
 class LandingBatch:
-    root: Path
     files: dict[str, list[LandedFile]]
     rejected: list[RejectedFile] = field(default_factory=list)
 
@@ -125,10 +124,10 @@ def inspect(candidate: Candidate) -> LandedFile | RejectedFile:
 
 def discover(root: Path, since: date | None = None, until: date | None = None) -> LandingBatch:
     """Every landed file in the range, inspected: what will be read and what is refused."""
-    return batch_of(root, list_landing(root, since, until))
+    return batch_of(list_landing(root, since, until))
 
 
-def batch_of(root: Path, candidates: list[Candidate]) -> LandingBatch:
+def batch_of(candidates: list[Candidate]) -> LandingBatch:
     files: dict[str, list[LandedFile]] = {entity.name: [] for entity in ENTITIES}
     rejected = []
     for inspected in map(inspect, candidates):
@@ -136,7 +135,7 @@ def batch_of(root: Path, candidates: list[Candidate]) -> LandingBatch:
             rejected.append(inspected)
         else:
             files[inspected.entity.name].append(inspected)
-    return LandingBatch(root, files, rejected)
+    return LandingBatch(files, rejected)
 
 
 def file_checksum(path: Path) -> str:

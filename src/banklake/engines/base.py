@@ -25,7 +25,6 @@ class FileCount:
     entity: str
     file: str
     rows: int  # every data row read: well-formed and malformed
-    malformed: int
 
 
 ALL_ROWS = AlwaysTrue()

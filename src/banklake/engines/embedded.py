@@ -56,7 +56,7 @@ class EmbeddedEngine(Engine):
                     rejected.append(read)
                     continue
                 rows = read.rows.num_rows + read.malformed.num_rows
-                counts.append(FileCount(entity.name, file.name, rows, read.malformed.num_rows))
+                counts.append(FileCount(entity.name, file.name, rows))
                 reads.append(read.rows)
                 malformed.append(read.malformed)
             self._register_bronze(f"bronze_{entity.name}", pa.concat_tables(reads))

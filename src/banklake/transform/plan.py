@@ -7,7 +7,7 @@ before it runs the plan:
 
 - ``bronze_<entity>``: the batch's rows as text, with ``_source_file`` and ``_line_number``;
 - ``bronze_malformed``: lines the CSV reader could not split (``banklake.bronze.reader``);
-- ``batch_files``: the batch's files (``entity, source_file, snapshot_date, redelivered``);
+- ``batch_files``: the batch's files (``entity, source_file, snapshot_date``);
 - ``snapshot_dates``: every dimension snapshot date on record, this batch's included;
 - ``prior_customers``, ``prior_accounts``: the Silver dimension history before the batch;
 - ``prior_transactions``: Silver transactions the batch's keys may repeat (other files only);
