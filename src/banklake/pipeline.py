@@ -315,7 +315,7 @@ def _provide(
     snapshot_of: dict[str, date | None],
     since: date | None,
 ) -> dict[str, date | None]:
-    """Give the engine the batch's file list and the rows already loaded that the plan reads.
+    """Give the engine the batch's files, snapshot dates and the rows already loaded it reads.
 
     Returns each dimension's history window: the date its history is rebuilt from.
     """
@@ -330,51 +330,11 @@ def _provide(
             }
         ),
     )
-    rows: dict[str, list[Any]] = {"entity": [], "snapshot_date": [], "earliest": []}
-    windows: dict[str, list[Any]] = {"entity": [], "since": []}
-    for entity in DIMENSIONS:
-        prior = {
-            d.business_date
-            for d in known.values()
-            if d.entity == entity.name and d.business_date and d.source_file not in snapshot_of
-        }
-        batch = {
-            day
-            for t in accepted
-            if t.candidate.entity is entity and (day := snapshot_of[t.candidate.name])
-        }
-        every = sorted(prior | batch)
-        # History is rebuilt from the last snapshot before the batch's first one.
-        window = max((d for d in prior if batch and d < min(batch)), default=None)
-        for day in every:
-            if window is None or day >= window:
-                rows["entity"].append(entity.name)
-                rows["snapshot_date"].append(day)
-                rows["earliest"].append(day == every[0])
-        windows["entity"].append(entity.name)
-        windows["since"].append(window)
-    engine.register("snapshot_dates", pa.table(rows, schema=_SNAPSHOT_DATES))
-    window_of = dict(zip(windows["entity"], windows["since"], strict=True))
-    engine.register("history_window", pa.table(windows, schema=_HISTORY_WINDOW))
-    in_batch = _sql_list(names)
-    not_in_batch = f"source_file NOT IN ({in_batch})" if names else "TRUE"
+    windows = _register_snapshot_dates(engine, accepted, known, snapshot_of)
+    not_in_batch = f"source_file NOT IN ({_sql_list(names)})" if names else "TRUE"
     for entity in DIMENSIONS:
         engine.expose(f"prior_{entity.name}", Prior(tables[entity.name]))
-    keys = {"lo": None, "hi": None}
-    if tables["transactions"].current_snapshot() is not None:  # an empty table has no keys
-        keys = engine.fetch("SELECT MIN(tx_id) AS lo, MAX(tx_id) AS hi FROM bronze_transactions")[0]
-    if keys["lo"] is None:
-        engine.expose("prior_transactions", Prior(tables["transactions"], "FALSE", AlwaysFalse()))
-    else:
-        engine.expose(
-            "prior_transactions",
-            Prior(
-                tables["transactions"],
-                f"tx_id BETWEEN {sql_literal(keys['lo'])} AND {sql_literal(keys['hi'])}"
-                f" AND {not_in_batch}",
-                And(at_least("tx_id", keys["lo"]), at_most("tx_id", keys["hi"])),
-            ),
-        )
+    engine.expose("prior_transactions", _prior_transactions(engine, tables, not_in_batch))
     again = [t.candidate.name for t in accepted if not t.redelivered]
     engine.expose(
         "prior_quarantine",
@@ -398,7 +358,60 @@ def _provide(
                 at_least("tx_date", since.isoformat()),
             ),
         )
-    return window_of
+    return windows
+
+
+def _register_snapshot_dates(
+    engine: Engine,
+    accepted: list[Taken],
+    known: dict[str, FileOutcome],
+    snapshot_of: dict[str, date | None],
+) -> dict[str, date | None]:
+    """The snapshot dates each dimension's history is rebuilt over, from its window on.
+
+    The window starts at the last snapshot on record before the batch's first one (None: the
+    whole history); ``earliest`` marks the earliest snapshot on record.
+    """
+    rows: dict[str, list[Any]] = {"entity": [], "snapshot_date": [], "earliest": []}
+    windows: dict[str, date | None] = {}
+    for entity in DIMENSIONS:
+        prior = {
+            d.business_date
+            for d in known.values()
+            if d.entity == entity.name and d.business_date and d.source_file not in snapshot_of
+        }
+        batch = {
+            day
+            for t in accepted
+            if t.candidate.entity is entity and (day := snapshot_of[t.candidate.name])
+        }
+        every = sorted(prior | batch)
+        window = max((d for d in prior if batch and d < min(batch)), default=None)
+        for day in every:
+            if window is None or day >= window:
+                rows["entity"].append(entity.name)
+                rows["snapshot_date"].append(day)
+                rows["earliest"].append(day == every[0])
+        windows[entity.name] = window
+    engine.register("snapshot_dates", pa.table(rows, schema=_SNAPSHOT_DATES))
+    history_window = {"entity": list(windows), "since": list(windows.values())}
+    engine.register("history_window", pa.table(history_window, schema=_HISTORY_WINDOW))
+    return windows
+
+
+def _prior_transactions(engine: Engine, tables: dict[str, Table], not_in_batch: str) -> Prior:
+    """Loaded transactions the batch's keys may repeat: those in the batch's key range."""
+    silver = tables["transactions"]
+    if silver.current_snapshot() is None:  # an empty table has no keys
+        return Prior(silver, "FALSE", AlwaysFalse())
+    keys = engine.fetch("SELECT MIN(tx_id) AS lo, MAX(tx_id) AS hi FROM bronze_transactions")[0]
+    if keys["lo"] is None:
+        return Prior(silver, "FALSE", AlwaysFalse())
+    return Prior(
+        silver,
+        f"tx_id BETWEEN {sql_literal(keys['lo'])} AND {sql_literal(keys['hi'])} AND {not_in_batch}",
+        And(at_least("tx_id", keys["lo"]), at_most("tx_id", keys["hi"])),
+    )
 
 
 _SNAPSHOT_DATES = pa.schema(
