@@ -307,7 +307,7 @@ def quarantine_list(
 ) -> None:
     """List quarantined rows with their file, line, failed rules and reasons."""
     from banklake.lakehouse.catalog import Lakehouse
-    from banklake.transform.plan import sql_literal
+    from banklake.transform import sql_literal
     from banklake.verify.query import ATHENA_DIALECT, LocalQueries
 
     settings = load_settings(lakehouse=lakehouse)

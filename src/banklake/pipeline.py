@@ -21,7 +21,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
-from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, And, BooleanExpression, Or
+from pyiceberg.expressions import AlwaysFalse, BooleanExpression
 from pyiceberg.table import Table
 
 from banklake import __version__
@@ -29,16 +29,12 @@ from banklake.bronze.landing import LandingBatch, batch_of, list_landing
 from banklake.bronze.reader import line_texts
 from banklake.config import Settings
 from banklake.contracts import TRANSACTIONS
-from banklake.engines import Engine, FileCount, Prior, create_engine
+from banklake.engines import Engine, FileCount, create_engine
 from banklake.errors import AuditError
 from banklake.faults import crash_point
 from banklake.lakehouse.catalog import (
     Lakehouse,
-    after,
-    at_least,
-    at_most,
     is_in,
-    is_null,
     replace_rows,
 )
 from banklake.lakehouse.ledger import (
@@ -54,14 +50,10 @@ from banklake.lakehouse.ledger import (
 from banklake.lakehouse.lock import writer_lock
 from banklake.lakehouse.maintenance import JobResult
 from banklake.lakehouse.maintenance import maintain as run_maintenance
+from banklake.scope import from_window, or_restated, provide, restated_since
 from banklake.transform import plan
-from banklake.transform.plan import (
-    DIMENSIONS,
-    failed_lines_sql,
-    file_outcomes_sql,
-    findings_sql,
-    sql_literal,
-)
+from banklake.transform.plan import failed_lines_sql, file_outcomes_sql, findings_sql
+from banklake.transform.sql import DIMENSIONS
 
 Progress = Callable[[str], None]
 
@@ -199,8 +191,8 @@ def _load(
             e.name for e in DIMENSIONS
         }
         known = holdings(tables["load_ledger"])
-        since = _restated_since(accepted, known, snapshot_of)
-        windows = _provide(engine, tables, accepted, known, snapshot_of, since)
+        since = restated_since(accepted, known, snapshot_of)
+        windows = provide(engine, tables, accepted, known, snapshot_of, since)
         staged = []
         for step in plan(result.batch_id, rebuilt):
             if step.name == "quarantine_new":
@@ -227,10 +219,10 @@ def _load(
     )
     replaced: dict[str, BooleanExpression] = {
         # A dimension's versions from its history window on are replaced by the rebuilt ones.
-        **{name: _from_window(window) for name, window in windows.items()},
+        **{name: from_window(window) for name, window in windows.items()},
         "transactions": files,
         "quarantine": files,
-        "enriched_transactions": _or_restated(files, since),
+        "enriched_transactions": or_restated(files, since),
     }
     snapshot_ids: dict[str, int] = {}
     for output in staged:
@@ -266,162 +258,6 @@ def _load(
     result.files = outcomes
     result.seconds = round(time.perf_counter() - clock, 3)
     return result
-
-
-def _restated_since(
-    accepted: list[Taken], known: dict[str, FileOutcome], snapshot_of: dict[str, date | None]
-) -> date | None:
-    """From which business date Gold must be re-enriched, because dimension history changed.
-
-    A snapshot as early as the earliest on record reopens the history's open start, so every
-    Gold row is re-enriched (``date.min``).
-    """
-    dimension_names = {e.name for e in DIMENSIONS}
-    changed = [
-        day
-        for t in accepted
-        if t.candidate.entity.name in dimension_names
-        and (day := snapshot_of[t.candidate.name]) is not None
-    ]
-    if not changed:
-        return None
-    earliest_known = [
-        d.business_date for d in known.values() if d.entity in dimension_names and d.business_date
-    ]
-    if not earliest_known or min(changed) <= min(earliest_known):
-        return date.min
-    return min(changed)
-
-
-def _from_window(window: date | None) -> BooleanExpression:
-    if window is None:
-        return AlwaysTrue()
-    return Or(is_null("valid_to"), after("valid_to", window.isoformat()))
-
-
-def _or_restated(files: BooleanExpression, since: date | None) -> BooleanExpression:
-    if since is None:
-        return files
-    if since == date.min:
-        return AlwaysTrue()
-    return Or(files, at_least("tx_date", since.isoformat()))
-
-
-def _provide(
-    engine: Engine,
-    tables: dict[str, Table],
-    accepted: list[Taken],
-    known: dict[str, FileOutcome],
-    snapshot_of: dict[str, date | None],
-    since: date | None,
-) -> dict[str, date | None]:
-    """Give the engine the batch's files, snapshot dates and the rows already loaded it reads.
-
-    Returns each dimension's history window: the date its history is rebuilt from.
-    """
-    names = [t.candidate.name for t in accepted]
-    engine.register(
-        "batch_files",
-        pa.table(
-            {
-                "entity": [t.candidate.entity.name for t in accepted],
-                "source_file": names,
-                "snapshot_date": pa.array([snapshot_of[n] for n in names], pa.date32()),
-            }
-        ),
-    )
-    windows = _register_snapshot_dates(engine, accepted, known, snapshot_of)
-    not_in_batch = f"source_file NOT IN ({_sql_list(names)})" if names else "TRUE"
-    for entity in DIMENSIONS:
-        engine.expose(f"prior_{entity.name}", Prior(tables[entity.name]))
-    engine.expose("prior_transactions", _prior_transactions(engine, tables, not_in_batch))
-    again = [t.candidate.name for t in accepted if not t.redelivered]
-    engine.expose(
-        "prior_quarantine",
-        Prior(
-            tables["quarantine"],
-            f"source_file IN ({_sql_list(again)})" if again else "FALSE",
-            is_in("source_file", again) if again else AlwaysFalse(),
-        ),
-    )
-    gold = tables["enriched_transactions"]
-    if since is None:
-        engine.expose("prior_gold", Prior(gold, "FALSE", AlwaysFalse()))
-    elif since == date.min:
-        engine.expose("prior_gold", Prior(gold, not_in_batch))
-    else:
-        engine.expose(
-            "prior_gold",
-            Prior(
-                gold,
-                f"tx_date >= DATE {sql_literal(since.isoformat())} AND {not_in_batch}",
-                at_least("tx_date", since.isoformat()),
-            ),
-        )
-    return windows
-
-
-def _register_snapshot_dates(
-    engine: Engine,
-    accepted: list[Taken],
-    known: dict[str, FileOutcome],
-    snapshot_of: dict[str, date | None],
-) -> dict[str, date | None]:
-    """The snapshot dates each dimension's history is rebuilt over, from its window on.
-
-    The window starts at the last snapshot on record before the batch's first one (None: the
-    whole history); ``earliest`` marks the earliest snapshot on record.
-    """
-    rows: dict[str, list[Any]] = {"entity": [], "snapshot_date": [], "earliest": []}
-    windows: dict[str, date | None] = {}
-    for entity in DIMENSIONS:
-        prior = {
-            d.business_date
-            for d in known.values()
-            if d.entity == entity.name and d.business_date and d.source_file not in snapshot_of
-        }
-        batch = {
-            day
-            for t in accepted
-            if t.candidate.entity is entity and (day := snapshot_of[t.candidate.name])
-        }
-        every = sorted(prior | batch)
-        window = max((d for d in prior if batch and d < min(batch)), default=None)
-        for day in every:
-            if window is None or day >= window:
-                rows["entity"].append(entity.name)
-                rows["snapshot_date"].append(day)
-                rows["earliest"].append(day == every[0])
-        windows[entity.name] = window
-    engine.register("snapshot_dates", pa.table(rows, schema=_SNAPSHOT_DATES))
-    history_window = {"entity": list(windows), "since": list(windows.values())}
-    engine.register("history_window", pa.table(history_window, schema=_HISTORY_WINDOW))
-    return windows
-
-
-def _prior_transactions(engine: Engine, tables: dict[str, Table], not_in_batch: str) -> Prior:
-    """Loaded transactions the batch's keys may repeat: those in the batch's key range."""
-    silver = tables["transactions"]
-    if silver.current_snapshot() is None:  # an empty table has no keys
-        return Prior(silver, "FALSE", AlwaysFalse())
-    keys = engine.fetch("SELECT MIN(tx_id) AS lo, MAX(tx_id) AS hi FROM bronze_transactions")[0]
-    if keys["lo"] is None:
-        return Prior(silver, "FALSE", AlwaysFalse())
-    return Prior(
-        silver,
-        f"tx_id BETWEEN {sql_literal(keys['lo'])} AND {sql_literal(keys['hi'])} AND {not_in_batch}",
-        And(at_least("tx_id", keys["lo"]), at_most("tx_id", keys["hi"])),
-    )
-
-
-_SNAPSHOT_DATES = pa.schema(
-    [("entity", pa.string()), ("snapshot_date", pa.date32()), ("earliest", pa.bool_())]
-)
-_HISTORY_WINDOW = pa.schema([("entity", pa.string()), ("since", pa.date32())])
-
-
-def _sql_list(values: list[str]) -> str:
-    return ", ".join(map(sql_literal, values))
 
 
 def _failed_line_texts(engine: Engine, batch: LandingBatch) -> pa.Table:

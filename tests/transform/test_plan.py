@@ -5,7 +5,7 @@ import sqlglot
 
 from banklake.contracts import ENTITIES, RULES, Severity, rules_for
 from banklake.transform import compile_sql, plan
-from banklake.transform.plan import SOURCE_DIALECT
+from banklake.transform.sql import SOURCE_DIALECT
 
 
 def test_every_step_parses_as_spark_sql_and_compiles_for_duckdb() -> None:

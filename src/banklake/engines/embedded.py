@@ -24,8 +24,7 @@ from banklake.config import Settings
 from banklake.contracts import ENTITIES
 from banklake.engines.base import Engine, FileCount, Prior, Staged
 from banklake.lakehouse.catalog import local_path, parquet_field_ids
-from banklake.transform import Step, compile_sql
-from banklake.transform.plan import sql_literal
+from banklake.transform import Step, compile_sql, sql_literal
 
 _SOURCE_FILE = "source_file_name"  # the ENUM type of the batch's file names
 

@@ -8,7 +8,8 @@ before it runs the plan:
 - ``bronze_<entity>``: the batch's rows as text, with ``_source_file`` and ``_line_number``;
 - ``bronze_malformed``: lines the CSV reader could not split (``banklake.bronze.reader``);
 - ``batch_files``: the batch's files (``entity, source_file, snapshot_date``);
-- ``snapshot_dates``: every dimension snapshot date on record, this batch's included;
+- ``snapshot_dates``, ``history_window``: the dimension snapshot dates the history is rebuilt
+  over, and where that window starts (``banklake.transform.history``);
 - ``prior_customers``, ``prior_accounts``: the Silver dimension history before the batch;
 - ``prior_transactions``: Silver transactions the batch's keys may repeat (other files only);
 - ``prior_quarantine``: quarantined rows of the batch's files, from earlier runs of them;
@@ -24,7 +25,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
 
 from banklake.contracts import (
     ACCOUNTS,
@@ -45,11 +45,22 @@ from banklake.contracts import (
     TableContract,
     rules_for,
 )
+from banklake.transform.history import history_sql
+from banklake.transform.sql import (
+    CAST_ONLY,
+    CONTENT,
+    DERIVED,
+    DIMENSIONS,
+    FAILED_RULES,
+    QUALITY_FLAGS,
+    TYPED,
+    WARNED_RULES,
+    as_of,
+    loads,
+    sql_literal,
+    text,
+)
 
-SOURCE_DIALECT = "spark"
-FAILED_RULES = "_failed_rules"  # error rules: the row is quarantined
-WARNED_RULES = "_warned_rules"  # warn rules: the row loads, flagged
-DIMENSIONS = (CUSTOMERS, ACCOUNTS)
 _BATCH_ID = re.compile(r"^[0-9A-Za-z_.:-]+$")
 
 
@@ -67,62 +78,10 @@ class Step:
     dates_from: str | None = None
 
 
-# Columns only ever cast: both engines' casts ignore surrounding spaces, so they skip TRIM.
-_CAST_ONLY = {"balance", "amount", "timestamp"}
-
-
-def _text(column: str) -> str:
-    """The field without surrounding spaces, and NULL when that leaves nothing.
-
-    Spaces (U+0020) only, as Spark's TRIM does; DuckDB's own TRIM also strips other Unicode
-    spaces. The guard skips TRIM's copy for the usual value that has nothing to trim.
-    """
-    value = f"`{column}`"
-    padded = f"{value} LIKE ' %' OR {value} LIKE '% '"
-    return f"NULLIF(CASE WHEN {padded} THEN TRIM(BOTH ' ' FROM {value}) ELSE {value} END, '')"
-
-
-# Typed values, computed from the trimmed text. Names end in ``_value`` where the raw text is
-# kept beside them (the rules quote the raw value).
-TYPED = {
-    CUSTOMERS.name: {},
-    ACCOUNTS.name: {
-        "account_type_value": "CASE UPPER(account_type) WHEN 'SAVINGS' THEN 'Savings' "
-        "WHEN 'CURRENT' THEN 'Current' END",
-        "balance_value": "TRY_CAST(balance AS DECIMAL(18,2))",
-    },
-    TRANSACTIONS.name: {
-        "amount_value": "TRY_CAST(amount AS DECIMAL(18,2))",
-        "tx_type_value": "CASE UPPER(tx_type) WHEN 'CREDIT' THEN 'Credit' "
-        "WHEN 'DEBIT' THEN 'Debit' END",
-        "tx_timestamp": "TRY_CAST(`timestamp` AS TIMESTAMP)",
-    },
-}
-# Values derived from the typed ones (computed a level above them, so each text is parsed once).
-DERIVED = {TRANSACTIONS.name: {"tx_date": "CAST(tx_timestamp AS DATE)"}}
-# What makes two rows with one key "the same": the typed values the Silver table keeps, by
-# Silver column name. A dimension's key may repeat across snapshots (that is its history), so
-# its rows are compared within one snapshot date.
-CONTENT = {
-    CUSTOMERS.name: {"name": "name", "email": "email", "country": "country"},
-    ACCOUNTS.name: {
-        "customer_id": "customer_id",
-        "account_type": "account_type_value",
-        "balance": "balance_value",
-    },
-    TRANSACTIONS.name: {
-        "account_id": "account_id",
-        "amount": "amount_value",
-        "tx_type": "tx_type_value",
-        "tx_timestamp": "tx_timestamp",
-    },
-}
-
-
 def _typed(entity: Entity) -> str:
     """The batch's rows of ``entity``: trimmed text, typed values and (dimensions) the date."""
     trimmed = ",\n    ".join(
-        f"b.`{column}`" if column in _CAST_ONLY else f"{_text(column)} AS `{column}`"
+        f"b.`{column}`" if column in CAST_ONLY else f"{text(column)} AS `{column}`"
         for column in entity.source_columns
     )
     typed = "".join(f",\n  {sql} AS {name}" for name, sql in TYPED[entity.name].items())
@@ -162,7 +121,7 @@ def keys_sql(entity: Entity) -> str:
     window = f"PARTITION BY {scope}"
     # Keys whose hash repeats: grouping by a number is cheaper than by the text, and a hash
     # collision only sends a few more rows through the exact comparison below.
-    repeated = f"SELECT HASH({_text(key)}) FROM bronze_{entity.name} GROUP BY 1 HAVING COUNT(*) > 1"
+    repeated = f"SELECT HASH({text(key)}) FROM bronze_{entity.name} GROUP BY 1 HAVING COUNT(*) > 1"
     prior_join, prior_status, prior_where = "", "", ""
     if entity is TRANSACTIONS:
         repeated += f" UNION SELECT HASH({key}) FROM prior_transactions"
@@ -198,14 +157,6 @@ FROM (
   FROM ({_typed(entity)}) typed
   WHERE {key} IS NOT NULL AND HASH({key}) IN ({repeated})
 ) x{prior_join}"""
-
-
-def as_of(version: str, day: str) -> str:
-    """The dimension version ``version`` holds on business date ``day`` (NULL bounds are open)."""
-    return (
-        f"({version}.valid_from IS NULL OR {version}.valid_from <= {day})"
-        f" AND ({version}.valid_to IS NULL OR {day} < {version}.valid_to)"
-    )
 
 
 # Lookups each entity's rules need, joined to its typed rows (``src``). A transaction keeps the
@@ -286,18 +237,6 @@ def _all_failed(prefix: str = "") -> str:
 
 
 # The rows that load: they pass every error rule and are not a copy of a row that loads.
-def _loads(alias: str = "") -> str:
-    prefix = f"{alias}." if alias else ""
-    status = f"{prefix}{KEY_STATUS}"
-    return f"{prefix}{FAILED_RULES} = '' AND ({status} IS NULL OR {status} <> 'duplicate')"
-
-
-# The warn rules a loaded row failed, as an array (NULL when it passed them all).
-_QUALITY_FLAGS = (
-    f"CASE WHEN {WARNED_RULES} = '' THEN NULL ELSE SPLIT({WARNED_RULES}, ',') END AS quality_flags"
-)
-
-
 def _reasons(entity: Entity) -> str:
     """The human reasons of a quarantined row, quoting its raw value (``b`` is the Bronze row).
 
@@ -369,92 +308,10 @@ LEFT JOIN quarantine_new n ON q.source_file = n.source_file AND q.line_number = 
 WHERE q.resolved_at IS NOT NULL OR n.line_number IS NULL"""
 
 
-def history_sql(entity: Entity, contract: TableContract) -> str:
-    """The dimension's history (SCD type 2), rebuilt from the batch's snapshots on.
-
-    Each snapshot date holds a full state: this batch's snapshots as checked, and every other
-    date as the prior history says it was. A version starts where a key appears or its values
-    change from the previous snapshot date, and ends at the first date that drops or changes it.
-    Versions that start at the earliest snapshot on record are open towards the past.
-
-    Only the dates from the last one before the batch's earliest snapshot (``history_window``)
-    are rebuilt (``_rebuilt``); versions that ended by then are kept as they are, so a daily
-    snapshot costs two dates' worth of work, not the whole history's, and only the rebuilt
-    versions are written.
-    """
-    key = entity.key
-    attributes = list(CONTENT[entity.name])
-    typed = CONTENT[entity.name]
-    batch_rows = ", ".join(f"{typed[a]} AS {a}" for a in attributes)
-    prior_rows = ", ".join(f"h.{a}" for a in attributes)
-    same = " AND ".join(
-        f"LAG(st.{a}) OVER (PARTITION BY st.{key} ORDER BY st.d) <=> st.{a}" for a in attributes
-    )
-    picked = ", ".join(f"MIN_BY({a}, d) AS {a}" for a in attributes)
-    columns = ", ".join((key, *attributes, "valid_from", "valid_to", "is_current"))
-    kind = sql_literal(entity.name)
-    assert contract.column_names[: len(attributes) + 4] == tuple(columns.split(", "))
-    # A version's start is its first snapshot date (open if that is the earliest on record),
-    # except for a prior version cut by the window's start: that keeps its own valid_from.
-    cut = "_prior AND window_start AND NOT earliest"
-    start = f"CASE WHEN {cut} THEN _from ELSE d END"
-    open_start = f"CASE WHEN {cut} THEN _from IS NULL ELSE earliest END"
-    return f"""
-WITH dates AS (
-  SELECT snapshot_date AS d, earliest,
-    LAG(snapshot_date) OVER (ORDER BY snapshot_date) AS prev_d,
-    LEAD(snapshot_date) OVER (ORDER BY snapshot_date) AS next_d
-  FROM snapshot_dates WHERE entity = {kind}
-),
-states AS (
-  SELECT {key}, {batch_rows}, {_QUALITY_FLAGS}, _snapshot_date AS d,
-    _source_file AS source_file, FALSE AS _prior, CAST(NULL AS DATE) AS _from
-  FROM {entity.name}_checked WHERE {_loads()}
-  UNION ALL
-  SELECT h.{key}, {prior_rows}, h.quality_flags, s.snapshot_date AS d, h.source_file,
-    TRUE AS _prior, h.valid_from AS _from
-  FROM prior_{entity.name} h
-  JOIN snapshot_dates s ON s.entity = {kind} AND {as_of("h", "s.snapshot_date")}
-  WHERE s.snapshot_date NOT IN (
-    SELECT snapshot_date FROM batch_files WHERE entity = {kind})
-),
-marked AS (
-  SELECT st.*, dates.earliest, dates.prev_d IS NULL AS window_start,
-    CASE WHEN LAG(st.d) OVER (PARTITION BY st.{key} ORDER BY st.d) = dates.prev_d
-      AND {same} THEN 0 ELSE 1 END AS starts
-  FROM states st JOIN dates ON st.d = dates.d
-),
-versions AS (
-  SELECT *, SUM(starts) OVER (PARTITION BY {key} ORDER BY d
-    ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS version
-  FROM marked
-),
-spans AS (
-  SELECT {key}, {picked}, MAX(d) AS last_d,
-    MAX(CASE WHEN starts = 1 AND {open_start} THEN 1 ELSE 0 END) AS open_start,
-    MIN(CASE WHEN starts = 1 THEN {start} END) AS start_d,
-    MIN_BY(source_file, d) AS source_file, MIN_BY(quality_flags, d) AS quality_flags
-  FROM versions GROUP BY {key}, version
-),
-rebuilt AS (
-  SELECT spans.{key}, {", ".join(f"spans.{a}" for a in attributes)},
-    CASE WHEN open_start = 1 THEN NULL ELSE start_d END AS valid_from,
-    dates.next_d AS valid_to, dates.next_d IS NULL AS is_current,
-    spans.source_file, spans.quality_flags, TRUE AS _rebuilt
-  FROM spans JOIN dates ON spans.last_d = dates.d
-  UNION ALL
-  SELECT {", ".join(f"h.{c}" for c in columns.split(", "))}, h.source_file, h.quality_flags,
-    FALSE AS _rebuilt
-  FROM prior_{entity.name} h JOIN history_window w ON w.entity = {kind}
-  WHERE h.valid_to <= w.since
-)
-SELECT *, ROW_NUMBER() OVER (ORDER BY {key}, valid_from) AS _version FROM rebuilt"""
-
-
 _SILVER_TRANSACTIONS = f"""
 SELECT tx_id, account_id, amount_value AS amount, tx_type_value AS tx_type,
-  tx_timestamp, tx_date, _source_file AS source_file, {_QUALITY_FLAGS}
-FROM transactions_checked WHERE {_loads()}"""
+  tx_timestamp, tx_date, _source_file AS source_file, {QUALITY_FLAGS}
+FROM transactions_checked WHERE {loads()}"""
 
 
 def _enriched() -> str:
@@ -477,7 +334,7 @@ SELECT t.tx_id, t.account_id, a.customer_id, t.amount_value AS amount,
 FROM transactions_checked t
 JOIN silver_accounts a ON t._account_version = a._version
 JOIN silver_customers c ON t._customer_version = c._version
-WHERE {_loads("t")}
+WHERE {loads("t")}
 UNION ALL
 SELECT {", ".join(map(restated, ENRICHED_TRANSACTIONS.column_names))}
 FROM prior_gold g
@@ -540,11 +397,11 @@ def file_outcomes_sql() -> str:
     """Rows per source file by where they went: loaded, quarantined or duplicate (and flagged)."""
     parts = [
         f"""SELECT '{entity.name}' AS entity, _source_file AS source_file,
-  SUM(CASE WHEN {_loads()} THEN 1 ELSE 0 END) AS loaded,
+  SUM(CASE WHEN {loads()} THEN 1 ELSE 0 END) AS loaded,
   SUM(CASE WHEN {FAILED_RULES} <> '' THEN 1 ELSE 0 END) AS quarantined,
   SUM(CASE WHEN {FAILED_RULES} = '' AND {KEY_STATUS} = 'duplicate' THEN 1 ELSE 0 END)
     AS duplicate,
-  SUM(CASE WHEN {_loads()} AND {WARNED_RULES} <> '' THEN 1 ELSE 0 END) AS flagged
+  SUM(CASE WHEN {loads()} AND {WARNED_RULES} <> '' THEN 1 ELSE 0 END) AS flagged
 FROM {entity.name}_checked GROUP BY _source_file"""
         for entity in ENTITIES
     ]
@@ -567,7 +424,7 @@ WHERE {column} <> ''{extra}"""
         for entity in ENTITIES
         for severity, column, extra in (
             ("error", FAILED_RULES, ""),
-            ("warn", WARNED_RULES, f" AND {_loads()}"),
+            ("warn", WARNED_RULES, f" AND {loads()}"),
         )
     ]
     malformed = (
@@ -578,24 +435,3 @@ WHERE {column} <> ''{extra}"""
     return f"""SELECT entity, source_file, severity, rule_id, COUNT(*) AS rows FROM ({union}) found
 GROUP BY entity, source_file, severity, rule_id
 ORDER BY entity, source_file, severity, rule_id"""
-
-
-@cache
-def compile_sql(sql: str, dialect: str) -> str:
-    """The step's SQL in an engine's dialect (sqlglot; parsed once per text and dialect)."""
-    import sqlglot
-
-    if dialect == SOURCE_DIALECT:
-        return sql
-    return sqlglot.transpile(sql, read=SOURCE_DIALECT, write=dialect, pretty=True)[0]
-
-
-def sql_literal(text: str, dialect: str = SOURCE_DIALECT) -> str:
-    """A SQL string literal holding ``text`` exactly, escaped the way ``dialect`` escapes.
-
-    Dialects differ: Spark escapes a quote with a backslash (and reads ``'a''b'`` as two
-    adjacent literals, ``ab``); DuckDB and Athena double it.
-    """
-    from sqlglot import exp
-
-    return exp.Literal.string(text).sql(dialect=dialect)

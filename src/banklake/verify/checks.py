@@ -27,7 +27,7 @@ from banklake.contracts import TRANSACTIONS
 from banklake.lakehouse.catalog import Lakehouse
 from banklake.lakehouse.ledger import records, take_new
 from banklake.lakehouse.policy import JOBS, job_status, policy_from_properties
-from banklake.transform.plan import sql_literal
+from banklake.transform import sql_literal
 from banklake.verify.query import ATHENA_DIALECT, LocalQueries
 
 SEED_COUNT_SQL = 'SELECT count(*) FROM "s3tablescatalog"."analytics_db"."enriched_transactions";'
