@@ -15,6 +15,7 @@ from tests.conftest import write_csv
 from banklake.config import load_settings
 from banklake.lakehouse.catalog import Lakehouse
 from banklake.pipeline import run
+from banklake.verify.checks import verify
 
 COLUMNS = ("tx_id", "account_id", "amount", "tx_type", "timestamp")
 ACCOUNTS = ("ACC_1", "ACC_2")
@@ -51,7 +52,7 @@ def _field(value: str) -> str:
         ),
         max_size=12,
     ),
-    line_end=st.sampled_from(["\n", "\r\n"]),
+    line_end=st.sampled_from(["\n", "\r\n", "\r"]),
     bom=st.booleans(),
     final_newline=st.booleans(),
 )
@@ -80,6 +81,7 @@ def test_every_line_is_placed_and_no_valid_row_is_lost(
         write_csv(path, ("\ufeff" if bom else "") + body)
         lake = load_settings(landing=landing, lakehouse=Path(folder) / "lakehouse")
         result = run(lake)  # no exception, whatever the text
+        assert verify(lake).checks[0].passed  # every row counted from the bytes is placed
 
         (day,) = [f for f in result.files if f.entity == "transactions"]
         if day.status == "rejected":  # refused whole, with where and why

@@ -53,6 +53,12 @@ def test_bom_crlf_quotes_and_no_final_newline(tmp_path: Path) -> None:
     assert read.rows.column("timestamp").to_pylist() == ["t", "t"]
 
 
+@pytest.mark.parametrize("end", ["\r", ""])
+def test_carriage_returns_alone_end_lines(tmp_path: Path, end: str) -> None:
+    read = _read(tmp_path, f"{HEADER}\rT1,A1,1,Debit,t\rT2,A2,2,Debit,t{end}")
+    assert read.rows.column(LINE_NUMBER).to_pylist() == [2, 3]
+
+
 def test_blank_line_is_a_row_not_a_gap(tmp_path: Path) -> None:
     read = _read(tmp_path, f"{HEADER}\nT1,A1,1,Debit,t\n\nT3,A3,3,Debit,t\n")
     assert read.rows.column("tx_id").to_pylist() == ["T1", "", "T3"]

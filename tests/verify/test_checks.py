@@ -94,7 +94,15 @@ def test_reports_are_written(settings: Settings, loaded: RunResult, tmp_path: Pa
 
 @pytest.mark.parametrize(
     ("content", "rows"),
-    [(b"", 0), (b"h\n", 0), (b"h\na\nb\n", 2), (b"h\na\nb", 2), (b"\xef\xbb\xbfh\r\na\r\n", 1)],
+    [
+        (b"", 0),
+        (b"h\n", 0),
+        (b"h\na\nb\n", 2),
+        (b"h\na\nb", 2),
+        (b"\xef\xbb\xbfh\r\na\r\n", 1),
+        (b"h\ra\rb", 2),  # carriage returns alone end lines too
+        (b'h\n"a\nstill a",1\nb\n', 2),  # a quoted line break is inside one record
+    ],
 )
 def test_count_data_rows(tmp_path: Path, content: bytes, rows: int) -> None:
     assert count_data_rows(write_csv(tmp_path / "f.csv", content)) == rows

@@ -25,6 +25,7 @@ from banklake.errors import LandingError
 _DATED_NAME = re.compile(r"^(?P<entity>[a-z_]+)_(?P<date>\d{4}-\d{2}-\d{2})\.csv$")
 _HEADER_PROBE_BYTES = 64 * 1024
 UTF8_BOM = b"\xef\xbb\xbf"
+LINE_BREAK = re.compile(rb"\r\n|\r|\n")  # as the CSV reader breaks lines
 
 
 def transactions_file_name(day: date) -> str:
@@ -173,7 +174,7 @@ def read_header(path: Path, entity: Entity) -> tuple[tuple[str, ...], str | None
     if not probe.strip():
         raise LandingError(path, f"file is empty; expected a header row: {expected}")
     probe = probe.removeprefix(UTF8_BOM)
-    first_line = probe.split(b"\n", 1)[0].rstrip(b"\r")
+    first_line = LINE_BREAK.split(probe, maxsplit=1)[0]
     if b"\x00" in probe:
         raise LandingError(path, "not a CSV text file (it contains NUL bytes)", line=1)
     try:
@@ -185,7 +186,10 @@ def read_header(path: Path, entity: Entity) -> tuple[tuple[str, ...], str | None
             line=1,
             column=len(first_line[: error.start].decode("utf-8", "replace")) + 1,
         ) from None
-    columns = tuple(name.strip() for name in next(csv.reader([text]), []))
+    try:
+        columns = tuple(name.strip() for name in next(csv.reader([text]), []))
+    except csv.Error as error:
+        raise LandingError(path, f"the header is not a CSV line: {error}", line=1) from None
     wanted = set(entity.source_columns)
     if not wanted & set(columns):
         raise LandingError(

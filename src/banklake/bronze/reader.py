@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
-from banklake.bronze.landing import UTF8_BOM, LandedFile, RejectedFile
+from banklake.bronze.landing import LINE_BREAK, UTF8_BOM, LandedFile, RejectedFile
 from banklake.contracts import Entity
 from banklake.errors import LandingError
 
@@ -125,13 +125,12 @@ def read_files(files: list[LandedFile]) -> list[FileRead | RejectedFile]:
 def line_texts(path: Path, line_numbers: list[int]) -> dict[int, str]:
     """The exact text of some lines of a file (1-based; without the line break)."""
     data = path.read_bytes()
-    ends = np.flatnonzero(np.frombuffer(data, np.uint8) == ord("\n"))
-    starts = np.concatenate([[0], ends + 1])
+    breaks = [(m.start(), m.end()) for m in LINE_BREAK.finditer(data)]
     texts = {}
     for line in line_numbers:
-        start = int(starts[line - 1])
-        end = int(ends[line - 1]) if line - 1 < len(ends) else len(data)
-        raw = data[start:end].removesuffix(b"\r")
+        start = breaks[line - 2][1] if line > 1 else 0
+        end = breaks[line - 1][0] if line - 1 < len(breaks) else len(data)
+        raw = data[start:end]
         if line == 1:
             raw = raw.removeprefix(UTF8_BOM)
         texts[line] = raw.decode("utf-8", "replace")
@@ -174,7 +173,7 @@ def _parse(file: LandedFile) -> tuple[pa.Table, list[tuple[int, str]]]:
 def _header_only(file: LandedFile) -> bool:
     with file.path.open("rb") as handle:
         start = handle.read(_HEADER_ONLY_PROBE + 1)
-    return len(start) <= _HEADER_ONLY_PROBE and b"\n" not in start
+    return len(start) <= _HEADER_ONLY_PROBE and not LINE_BREAK.search(start)
 
 
 _HEADER_ONLY_PROBE = 64 * 1024

@@ -11,6 +11,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -92,11 +94,20 @@ def verify(settings: Settings) -> Verification:
 
 
 def count_data_rows(path: Path) -> int:
-    """Data lines in a CSV file (all lines but the header), counted straight from the bytes."""
+    """Data records in a CSV file (all but the header), counted straight from its bytes."""
     data = path.read_bytes().removeprefix(UTF8_BOM)
     if not data:
         return 0
-    lines = data.count(b"\n") + (0 if data.endswith(b"\n") else 1)
+    if b'"' in data:
+        # A quoted field may hold a line break: count records with a CSV parser of its own.
+        try:
+            text = io.StringIO(data.decode("utf-8", "replace"), newline="")
+            return sum(1 for _ in csv.reader(text)) - 1
+        except csv.Error:
+            pass  # quoting the reader refuses: the file's lines are the best count there is
+    # A line ends at CRLF, CR or LF, as the CSV reader sees it.
+    breaks = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
+    lines = breaks + (0 if data.endswith((b"\n", b"\r")) else 1)
     return lines - 1
 
 
