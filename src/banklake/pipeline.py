@@ -45,6 +45,7 @@ from banklake.lakehouse.ledger import (
     holdings,
     ledger_rows,
     quarantined_files,
+    records,
     take_new,
 )
 from banklake.lakehouse.lock import writer_lock
@@ -110,11 +111,11 @@ def run(
     with writer_lock(settings.lakehouse, "run", settings.lock_timeout_seconds, say):
         lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
         tables = lakehouse.ensure_tables(settings)
-        known = deliveries(tables["load_ledger"])
+        history = records(tables["load_ledger"])
         say("looking for new files")
         candidates = list_landing(settings.landing, since, until)
-        taken = take_new(candidates, known)
-        result = _load(settings, engine_name, say, tables, taken, "loaded")
+        taken = take_new(candidates, deliveries(history))
+        result = _load(settings, engine_name, say, tables, holdings(history), taken, "loaded")
         result.unchanged_files = len(candidates) - len(taken)
         return result
 
@@ -131,7 +132,7 @@ def replay(
     with writer_lock(settings.lakehouse, "quarantine replay", settings.lock_timeout_seconds, say):
         lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
         tables = lakehouse.ensure_tables(settings)
-        known = holdings(tables["load_ledger"])
+        known = holdings(records(tables["load_ledger"]))
         wanted = quarantined_files(tables["quarantine"])
         candidates = {c.name: c for c in list_landing(settings.landing)}
         taken = []
@@ -147,7 +148,7 @@ def replay(
                 taken.append(Taken(candidate, recorded.checksum, redelivered=False))
         # A dimension snapshot's rows that now pass change its history, and so may the rows
         # of transactions that referred to them: replay runs dimensions first, in one batch.
-        return _load(settings, engine_name, say, tables, taken, "reprocessed")
+        return _load(settings, engine_name, say, tables, known, taken, "reprocessed")
 
 
 def _load(
@@ -155,9 +156,11 @@ def _load(
     engine_name: str,
     say: Progress,
     tables: dict[str, Table],
+    known: dict[str, FileOutcome],
     taken: list[Taken],
     status: Status,
 ) -> RunResult:
+    """Load the ``taken`` files; ``known`` is what the tables already hold, by path."""
     started = datetime.now(UTC)
     clock = time.perf_counter()
     result = RunResult(
@@ -190,7 +193,6 @@ def _load(
         rebuilt = frozenset(t.candidate.entity.name for t in accepted) & {
             e.name for e in DIMENSIONS
         }
-        known = holdings(tables["load_ledger"])
         since = restated_since(accepted, known, snapshot_of)
         windows = provide(engine, tables, accepted, known, snapshot_of, since)
         staged = []

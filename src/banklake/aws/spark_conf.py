@@ -35,8 +35,10 @@ def s3_tables_rest(
     region: str, account: str, table_bucket: str, catalog: str = DEFAULT_CATALOG
 ) -> dict[str, str]:
     """The S3 Tables Iceberg REST endpoint for ``table_bucket``."""
-    _check(region=region, account=account, table_bucket=table_bucket, catalog=catalog)
-    return _catalog(
+    return _s3_tables_catalog(
+        region,
+        account,
+        table_bucket,
         catalog,
         {
             "type": "rest",
@@ -56,8 +58,10 @@ def glue_federated(
     region: str, account: str, table_bucket: str, catalog: str = DEFAULT_CATALOG
 ) -> dict[str, str]:
     """The Glue Data Catalog's federated ``s3tablescatalog/<bucket>`` catalog."""
-    _check(region=region, account=account, table_bucket=table_bucket, catalog=catalog)
-    return _catalog(
+    return _s3_tables_catalog(
+        region,
+        account,
+        table_bucket,
         catalog,
         {
             "catalog-impl": GLUE_CATALOG,
@@ -102,7 +106,10 @@ def _catalog(name: str, properties: dict[str, str]) -> dict[str, str]:
     }
 
 
-def _check(region: str, account: str, table_bucket: str, catalog: str) -> None:
+def _s3_tables_catalog(
+    region: str, account: str, table_bucket: str, catalog: str, properties: dict[str, str]
+) -> dict[str, str]:
+    """A catalog on an S3 Tables bucket, once its names are checked."""
     problems = []
     if not _REGION.match(region):
         problems.append(f"region {region!r} is not an AWS region name like 'eu-west-1'")
@@ -114,3 +121,4 @@ def _check(region: str, account: str, table_bucket: str, catalog: str) -> None:
         problems.append(f"catalog name {catalog!r} must use only a-z, 0-9 and _")
     if problems:
         raise UsageError("; ".join(problems))
+    return _catalog(catalog, properties)

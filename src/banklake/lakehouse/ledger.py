@@ -75,14 +75,14 @@ def records(ledger: Table) -> list[FileOutcome]:
     return found
 
 
-def deliveries(ledger: Table) -> dict[str, FileOutcome]:
+def deliveries(history: list[FileOutcome]) -> dict[str, FileOutcome]:
     """The latest record of every path, refusals included: what was last seen of each file."""
-    return {record.source_file: record for record in records(ledger)}
+    return {record.source_file: record for record in history}
 
 
-def holdings(ledger: Table) -> dict[str, FileOutcome]:
+def holdings(history: list[FileOutcome]) -> dict[str, FileOutcome]:
     """The latest loaded record of every path: what the tables hold of each file."""
-    return {r.source_file: r for r in records(ledger) if r.status != "rejected"}
+    return {r.source_file: r for r in history if r.status != "rejected"}
 
 
 def take_new(candidates: list[Candidate], known: dict[str, FileOutcome]) -> list[Taken]:

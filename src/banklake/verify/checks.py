@@ -27,7 +27,7 @@ from banklake.bronze.landing import UTF8_BOM, list_landing
 from banklake.config import Settings
 from banklake.contracts import TRANSACTIONS
 from banklake.lakehouse.catalog import Lakehouse
-from banklake.lakehouse.ledger import records, take_new
+from banklake.lakehouse.ledger import deliveries, holdings, records, take_new
 from banklake.lakehouse.policy import JOBS, job_status, policy_from_properties
 from banklake.transform import sql_literal
 from banklake.verify.query import ATHENA_DIALECT, LocalQueries
@@ -119,18 +119,15 @@ def data_integrity(settings: Settings, queries: LocalQueries, ledger: Table) -> 
     file's numbers must add up. Rows are counted from the files' own bytes.
     """
     history = records(ledger)
-    recorded = {r.source_file: r for r in history}  # the latest record of each path
-    held = {r.source_file: r for r in history if r.status != "rejected"}
+    recorded, held = deliveries(history), holdings(history)
     problems = []
     rows_read = rejected_rows = duplicates = 0
-    files = 0
-    for candidate in list_landing(settings.landing):
-        if candidate.entity is not TRANSACTIONS:
-            continue
-        files += 1
+    landed = [c for c in list_landing(settings.landing) if c.entity is TRANSACTIONS]
+    not_loaded = {t.candidate.name for t in take_new(landed, recorded)}
+    for candidate in landed:
         in_file = count_data_rows(candidate.path)
         rows_read += in_file
-        if take_new([candidate], recorded):
+        if candidate.name in not_loaded:
             problems.append(f"{candidate.name} has not been loaded as it is now")
         elif recorded[candidate.name].status == "rejected":
             rejected_rows += in_file
@@ -160,7 +157,7 @@ def data_integrity(settings: Settings, queries: LocalQueries, ledger: Table) -> 
         "Test 1: Gold row count matches the input files",
         passed=not problems,
         details={
-            "input_files": files,
+            "input_files": len(landed),
             "rows_read": rows_read,
             "rows_in_gold": in_gold,
             "rows_quarantined": quarantined,
