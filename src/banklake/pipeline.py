@@ -21,7 +21,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pyarrow as pa
-from pyiceberg.expressions import AlwaysFalse, BooleanExpression
 from pyiceberg.table import Table
 
 from banklake import __version__
@@ -32,11 +31,7 @@ from banklake.contracts import TRANSACTIONS
 from banklake.engines import Engine, FileCount, create_engine
 from banklake.errors import AuditError
 from banklake.faults import crash_point
-from banklake.lakehouse.catalog import (
-    Lakehouse,
-    is_in,
-    replace_rows,
-)
+from banklake.lakehouse.catalog import Lakehouse
 from banklake.lakehouse.ledger import (
     FileOutcome,
     Status,
@@ -51,7 +46,7 @@ from banklake.lakehouse.ledger import (
 from banklake.lakehouse.lock import writer_lock
 from banklake.lakehouse.maintenance import JobResult
 from banklake.lakehouse.maintenance import maintain as run_maintenance
-from banklake.scope import from_window, or_restated, provide, restated_since
+from banklake.scope import from_window, of_files, or_restated, provide, restated_since
 from banklake.transform import plan
 from banklake.transform.plan import failed_lines_sql, file_outcomes_sql, findings_sql
 from banklake.transform.sql import DIMENSIONS
@@ -212,51 +207,52 @@ def _load(
         for outcome in outcomes:
             outcome.problem = drift[outcome.source_file]
         restated = engine.fetch("SELECT COUNT(*) AS n FROM prior_gold")[0]["n"]
-    _audit(outcomes, {s.table.name()[-1]: s.rows for s in staged}, int(restated))
-    crash_point("staged")
+        _audit(outcomes, {s.table.name()[-1]: s.rows for s in staged}, int(restated))
+        crash_point("staged")
 
-    summary = {"banklake.batch-id": result.batch_id, "banklake.version": __version__}
-    files = (
-        is_in("source_file", [t.candidate.name for t in accepted]) if accepted else AlwaysFalse()
-    )
-    replaced: dict[str, BooleanExpression] = {
-        # A dimension's versions from its history window on are replaced by the rebuilt ones.
-        **{name: from_window(window) for name, window in windows.items()},
-        "transactions": files,
-        "quarantine": files,
-        "enriched_transactions": or_restated(files, since),
-    }
-    snapshot_ids: dict[str, int] = {}
-    for output in staged:
-        name = output.table.name()[-1]
-        say(f"committing {name}")
-        snapshot_id = replace_rows(output.table, output.data_files, replaced[name], summary)
-        if snapshot_id is not None:
-            snapshot_ids[name] = snapshot_id
-        result.tables.append(TableWrite(name, output.rows, len(output.data_files), snapshot_id))
-        if name == "transactions":
-            crash_point("silver-committed")
-    crash_point("gold-committed")
+        summary = {"banklake.batch-id": result.batch_id, "banklake.version": __version__}
+        files = [t.candidate.name for t in accepted]
+        replaced = {
+            # A dimension's versions from its history window on are replaced by the rebuilt ones.
+            **{name: from_window(tables[name], window) for name, window in windows.items()},
+            "transactions": of_files(tables["transactions"], files),
+            "quarantine": of_files(tables["quarantine"], files),
+            "enriched_transactions": or_restated(
+                of_files(tables["enriched_transactions"], files), since
+            ),
+        }
+        snapshot_ids: dict[str, int] = {}
+        for output in staged:
+            name = output.table.name()[-1]
+            say(f"committing {name}")
+            commit = engine.commit(output, replaced[name], summary)
+            if commit.snapshot_id is not None:
+                snapshot_ids[name] = commit.snapshot_id
+            result.tables.append(
+                TableWrite(name, output.rows, commit.data_files, commit.snapshot_id)
+            )
+            if name == "transactions":
+                crash_point("silver-committed")
+        crash_point("gold-committed")
 
-    for outcome in outcomes:
-        outcome.snapshot_ids = snapshot_ids
-    outcomes += [
-        FileOutcome(
-            result.batch_id,
-            file.entity.name,
-            file.name,
-            by_name[file.name].checksum,
-            by_name[file.name].candidate.size_bytes,
-            by_name[file.name].candidate.modified_ns,
-            file.business_date,
-            "rejected",
-            problem=file.problem,
-        )
-        for file in rejected
-    ]
-    ledger = tables["load_ledger"]
-    # An append cannot conflict with another writer: PyIceberg retries it on a lost race.
-    ledger.append(ledger_rows(outcomes, ledger), snapshot_properties=summary)
+        for outcome in outcomes:
+            outcome.snapshot_ids = snapshot_ids
+        outcomes += [
+            FileOutcome(
+                result.batch_id,
+                file.entity.name,
+                file.name,
+                by_name[file.name].checksum,
+                by_name[file.name].candidate.size_bytes,
+                by_name[file.name].candidate.modified_ns,
+                file.business_date,
+                "rejected",
+                problem=file.problem,
+            )
+            for file in rejected
+        ]
+        ledger = tables["load_ledger"]
+        engine.append(ledger, ledger_rows(outcomes, ledger), summary)
     result.files = outcomes
     result.seconds = round(time.perf_counter() - clock, 3)
     return result

@@ -11,10 +11,10 @@ from datetime import date
 from typing import Any
 
 import pyarrow as pa
-from pyiceberg.expressions import AlwaysFalse, AlwaysTrue, And, BooleanExpression, Or
+from pyiceberg.expressions import AlwaysFalse, And, Or
 from pyiceberg.table import Table
 
-from banklake.engines import Engine, Prior
+from banklake.engines import Engine, Rows
 from banklake.lakehouse.catalog import after, at_least, at_most, is_in, is_null
 from banklake.lakehouse.ledger import FileOutcome, Taken
 from banklake.transform.sql import DIMENSIONS, sql_literal
@@ -45,18 +45,37 @@ def restated_since(
     return min(changed)
 
 
-def from_window(window: date | None) -> BooleanExpression:
+def of_files(table: Table, names: list[str]) -> Rows:
+    """The rows loaded from the files ``names``."""
+    if not names:
+        return Rows(table, "FALSE", AlwaysFalse())
+    return Rows(table, f"source_file IN ({_sql_list(names)})", is_in("source_file", names))
+
+
+def from_window(table: Table, window: date | None) -> Rows:
+    """A dimension's versions still valid on the day its history window starts, or later."""
     if window is None:
-        return AlwaysTrue()
-    return Or(is_null("valid_to"), after("valid_to", window.isoformat()))
+        return Rows(table)
+    day = window.isoformat()
+    return Rows(
+        table,
+        f"valid_to IS NULL OR valid_to > DATE {sql_literal(day)}",
+        Or(is_null("valid_to"), after("valid_to", day)),
+    )
 
 
-def or_restated(files: BooleanExpression, since: date | None) -> BooleanExpression:
+def or_restated(files: Rows, since: date | None) -> Rows:
+    """The files' Gold rows, and every row dated ``since`` or later."""
     if since is None:
         return files
     if since == date.min:
-        return AlwaysTrue()
-    return Or(files, at_least("tx_date", since.isoformat()))
+        return Rows(files.table)
+    day = since.isoformat()
+    return Rows(
+        files.table,
+        f"({files.where}) OR tx_date >= DATE {sql_literal(day)}",
+        Or(files.prune, at_least("tx_date", day)),
+    )
 
 
 def provide(
@@ -85,26 +104,19 @@ def provide(
     windows = _register_snapshot_dates(engine, accepted, known, snapshot_of)
     not_in_batch = f"source_file NOT IN ({_sql_list(names)})" if names else "TRUE"
     for entity in DIMENSIONS:
-        engine.expose(f"prior_{entity.name}", Prior(tables[entity.name]))
+        engine.expose(f"prior_{entity.name}", Rows(tables[entity.name]))
     engine.expose("prior_transactions", _prior_transactions(engine, tables, not_in_batch))
     again = [t.candidate.name for t in accepted if not t.redelivered]
-    engine.expose(
-        "prior_quarantine",
-        Prior(
-            tables["quarantine"],
-            f"source_file IN ({_sql_list(again)})" if again else "FALSE",
-            is_in("source_file", again) if again else AlwaysFalse(),
-        ),
-    )
+    engine.expose("prior_quarantine", of_files(tables["quarantine"], again))
     gold = tables["enriched_transactions"]
     if since is None:
-        engine.expose("prior_gold", Prior(gold, "FALSE", AlwaysFalse()))
+        engine.expose("prior_gold", Rows(gold, "FALSE", AlwaysFalse()))
     elif since == date.min:
-        engine.expose("prior_gold", Prior(gold, not_in_batch))
+        engine.expose("prior_gold", Rows(gold, not_in_batch))
     else:
         engine.expose(
             "prior_gold",
-            Prior(
+            Rows(
                 gold,
                 f"tx_date >= DATE {sql_literal(since.isoformat())} AND {not_in_batch}",
                 at_least("tx_date", since.isoformat()),
@@ -151,15 +163,15 @@ def _register_snapshot_dates(
     return windows
 
 
-def _prior_transactions(engine: Engine, tables: dict[str, Table], not_in_batch: str) -> Prior:
+def _prior_transactions(engine: Engine, tables: dict[str, Table], not_in_batch: str) -> Rows:
     """Loaded transactions the batch's keys may repeat: those in the batch's key range."""
     silver = tables["transactions"]
     if silver.current_snapshot() is None:  # an empty table has no keys
-        return Prior(silver, "FALSE", AlwaysFalse())
+        return Rows(silver, "FALSE", AlwaysFalse())
     keys = engine.fetch("SELECT MIN(tx_id) AS lo, MAX(tx_id) AS hi FROM bronze_transactions")[0]
     if keys["lo"] is None:
-        return Prior(silver, "FALSE", AlwaysFalse())
-    return Prior(
+        return Rows(silver, "FALSE", AlwaysFalse())
+    return Rows(
         silver,
         f"tx_id BETWEEN {sql_literal(keys['lo'])} AND {sql_literal(keys['hi'])} AND {not_in_batch}",
         And(at_least("tx_id", keys["lo"]), at_most("tx_id", keys["hi"])),

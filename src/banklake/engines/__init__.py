@@ -9,10 +9,13 @@ from __future__ import annotations
 from importlib import import_module
 
 from banklake.config import Settings
-from banklake.engines.base import Engine, FileCount, Prior, Staged
+from banklake.engines.base import Commit, Engine, FileCount, Rows, Staged
 from banklake.errors import UsageError
 
-ENGINES = {"embedded": "banklake.engines.embedded:EmbeddedEngine"}
+ENGINES = {
+    "embedded": "banklake.engines.embedded:EmbeddedEngine",
+    "spark": "banklake.engines.spark:SparkEngine",
+}
 
 
 def create_engine(name: str, settings: Settings) -> Engine:
@@ -23,4 +26,4 @@ def create_engine(name: str, settings: Settings) -> Engine:
     return engine_class(settings)
 
 
-__all__ = ["ENGINES", "Engine", "FileCount", "Prior", "Staged", "create_engine"]
+__all__ = ["ENGINES", "Commit", "Engine", "FileCount", "Rows", "Staged", "create_engine"]

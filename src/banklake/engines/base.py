@@ -1,18 +1,20 @@
-"""What an engine does: load a Bronze batch, run the plan's steps, and stage the outputs.
+"""What an engine does: load a Bronze batch, run the plan's steps, stage and commit the outputs.
 
-Engines differ only in how they read files, which SQL dialect they speak and how their output
-becomes Iceberg data files. The plan itself (``banklake.transform``) is the same for all.
+Engines differ only in how they read files, which SQL dialect they speak, how their output
+becomes Iceberg data files and how those are committed. The plan itself (``banklake.transform``)
+is the same for all. The lakehouse's tables are opened (and created) before an engine starts;
+from then on, every read and write of the batch goes through the engine.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
-from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
 from banklake.bronze.landing import LandingBatch, RejectedFile
@@ -31,25 +33,38 @@ ALL_ROWS = AlwaysTrue()
 
 
 @dataclass(frozen=True)
-class Prior:
-    """Rows already in a lakehouse table that a step reads: ``where`` selects them (Spark SQL);
-    ``prune`` is a PyIceberg expression that holds for every selected row, to skip files."""
+class Rows:
+    """Rows of a lakehouse table, read by a step or replaced by a commit: ``where`` selects
+    them (Spark SQL); ``prune`` is a PyIceberg expression true of every selected row, so files
+    holding none of them are skipped unread. For a commit, ``prune`` selects exactly them."""
 
     table: Table
     where: str = "TRUE"
     prune: BooleanExpression = ALL_ROWS
 
-
-@dataclass(frozen=True)
-class Staged:
-    """An output written as data files but not yet committed: invisible to every reader."""
-
-    table: Table
-    data_files: list[DataFile] = field(default_factory=list)
+    @property
+    def everything(self) -> bool:
+        return self.where == "TRUE"
 
     @property
-    def rows(self) -> int:
-        return sum(f.record_count for f in self.data_files)
+    def nothing(self) -> bool:
+        return self.where == "FALSE"
+
+
+@dataclass
+class Staged:
+    """An output computed (and, by the embedded engine, written as data files) but not yet
+    committed: invisible to every reader."""
+
+    table: Table
+    rows: int
+    data_files: int
+
+
+@dataclass(frozen=True)
+class Commit:
+    snapshot_id: int | None  # None: the commit changed nothing
+    data_files: int
 
 
 class Engine(ABC):
@@ -71,7 +86,7 @@ class Engine(ABC):
         """Provide a small relation the pipeline computed (batch files, line texts, ...)."""
 
     @abstractmethod
-    def expose(self, name: str, prior: Prior) -> None:
+    def expose(self, name: str, rows: Rows) -> None:
         """Provide rows already in the lakehouse as the relation ``name``."""
 
     @abstractmethod
@@ -84,7 +99,19 @@ class Engine(ABC):
 
     @abstractmethod
     def stage(self, step: Step, table: Table) -> Staged:
-        """Write the step's result as data files of ``table``, without committing them."""
+        """Prepare the step's result as ``table``'s new rows, without committing them."""
+
+    @abstractmethod
+    def commit(self, staged: Staged, replaced: Rows, summary: Mapping[str, str]) -> Commit:
+        """Replace the ``replaced`` rows with the staged ones, in one atomic commit.
+
+        Readers see the old contents or the new, never a mix; replacing a file's rows with the
+        rows of the same file makes a retried or repeated load change nothing.
+        """
+
+    @abstractmethod
+    def append(self, table: Table, rows: pa.Table, summary: Mapping[str, str]) -> None:
+        """Append a few rows (the ledger's) in one commit."""
 
     def close(self) -> None:  # noqa: B027 - engines holding no resources need not override
         """Release the engine's resources."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any
 
 import duckdb
@@ -22,8 +23,8 @@ from banklake.bronze.landing import LandingBatch, RejectedFile
 from banklake.bronze.reader import MALFORMED_SCHEMA, SOURCE_FILE, bronze_schema, read_files
 from banklake.config import Settings
 from banklake.contracts import ENTITIES
-from banklake.engines.base import Engine, FileCount, Prior, Staged
-from banklake.lakehouse.catalog import local_path, parquet_field_ids
+from banklake.engines.base import Commit, Engine, FileCount, Rows, Staged
+from banklake.lakehouse.catalog import local_path, parquet_field_ids, replace_rows
 from banklake.transform import Step, compile_sql, sql_literal
 
 _SOURCE_FILE = "source_file_name"  # the ENUM type of the batch's file names
@@ -72,13 +73,13 @@ class EmbeddedEngine(Engine):
     def register(self, name: str, rows: pa.Table) -> None:
         self.connection.register(name, rows)
 
-    def expose(self, name: str, prior: Prior) -> None:
-        tasks = list(prior.table.scan(row_filter=prior.prune).plan_files())
+    def expose(self, name: str, rows: Rows) -> None:
+        tasks = list(rows.table.scan(row_filter=rows.prune).plan_files())
         if not tasks:
-            self.register(name, schema_to_pyarrow(prior.table.schema()).empty_table())
+            self.register(name, schema_to_pyarrow(rows.table.schema()).empty_table())
             return
         files = ", ".join(f"'{local_path(task.file.file_path)}'" for task in tasks)
-        where = compile_sql(prior.where, self.dialect)
+        where = compile_sql(rows.where, self.dialect)
         self.connection.execute(
             f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{files}]) "
             f"WHERE {where}"
@@ -96,10 +97,27 @@ class EmbeddedEngine(Engine):
 
     def stage(self, step: Step, table: Table) -> Staged:
         dates = compile_sql(step.dates_from, self.dialect) if step.dates_from else None
-        return Staged(table, write_data_files(self.connection, step.name, table, dates))
+        return _Staged(table, write_data_files(self.connection, step.name, table, dates))
+
+    def commit(self, staged: Staged, replaced: Rows, summary: Mapping[str, str]) -> Commit:
+        assert isinstance(staged, _Staged)
+        snapshot_id = replace_rows(staged.table, staged.files, replaced.prune, summary)
+        return Commit(snapshot_id, len(staged.files))
+
+    def append(self, table: Table, rows: pa.Table, summary: Mapping[str, str]) -> None:
+        # An append cannot conflict with another writer: PyIceberg retries it on a lost race.
+        table.append(rows, snapshot_properties=dict(summary))
 
     def close(self) -> None:
         self.connection.close()
+
+
+class _Staged(Staged):
+    """Parquet data files already in the table's folder, not yet in any snapshot."""
+
+    def __init__(self, table: Table, files: list[DataFile]) -> None:
+        super().__init__(table, sum(f.record_count for f in files), len(files))
+        self.files = files
 
 
 def write_data_files(
