@@ -6,13 +6,17 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 INSTALLED_DEV := $(VENV)/.installed-dev
+INSTALLED_SPARK := $(VENV)/.installed-spark
+# Debian packages, as root or through sudo.
+APT_INSTALL := $(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && \
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$$@"' apt
 
-.PHONY: demo test lint bench clean
+.PHONY: demo test lint bench clean spark-setup
 
 demo: $(INSTALLED)
 	$(BIN)/banklake demo
 
-test: $(INSTALLED_DEV)
+test: $(INSTALLED_DEV) spark-setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
@@ -33,6 +37,18 @@ $(INSTALLED): pyproject.toml constraints.txt | $(BIN)/python
 $(INSTALLED_DEV): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(INSTALLED) $@
+
+# The Spark engine: Java 17, PySpark and the Iceberg runtime's jars, assembled offline into the
+# user's cache (banklake.engines.spark_jars says how and where).
+spark-setup: $(INSTALLED_SPARK)
+	$(BIN)/python -m banklake.engines.spark_jars
+
+$(INSTALLED_SPARK): pyproject.toml constraints.txt | $(BIN)/python
+	@command -v java >/dev/null || $(APT_INSTALL) openjdk-17-jre-headless
+	@test -f /usr/share/java/jarjar.jar -a -f /usr/share/java/sqlite-jdbc.jar || \
+		$(APT_INSTALL) libjarjar-java libasm-java libxerial-sqlite-jdbc-java
+	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,spark]'
+	touch $(INSTALLED) $(INSTALLED_DEV) $@
 
 clean:
 	rm -rf $(VENV) landing lakehouse reports benchmarks/work .pytest_cache .mypy_cache .ruff_cache

@@ -36,6 +36,19 @@ class MaintenancePolicy(BaseModel):
     unreferenced_file_age_hours: int = Field(72, ge=0)
 
 
+class SparkSettings(BaseModel):
+    """How the Spark engine gets its session (``banklake run --engine spark``)."""
+
+    master: str = "local[*]"
+    # sc://HOST:PORT: run on an existing cluster through Spark Connect instead of a local JVM.
+    remote: str | None = None
+    # "offline": the jars `make spark-setup` assembled; "maven": spark.jars.packages.
+    jars: Literal["offline", "maven"] = "offline"
+    driver_memory: str = "4g"
+    # Any further Spark properties, e.g. {"spark.sql.shuffle.partitions" = "64"}.
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="BANKLAKE_", env_nested_delimiter="__")
 
@@ -49,6 +62,7 @@ class Settings(BaseSettings):
     # Locally, speed wins; tables on AWS are created by their templates, with their own codec.
     parquet_compression: Literal["snappy", "zstd"] = "snappy"
     maintenance: MaintenancePolicy = MaintenancePolicy()
+    spark: SparkSettings = SparkSettings()
     # How long a writer waits for another one to finish with the lakehouse before giving up.
     lock_timeout_seconds: float = Field(600, ge=0)
 

@@ -14,16 +14,15 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-from pyiceberg.io.pyarrow import parquet_file_to_data_file, schema_to_pyarrow
+from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyiceberg.transforms import MonthTransform
 
 from banklake.bronze.landing import LandingBatch, RejectedFile
-from banklake.bronze.reader import MALFORMED_SCHEMA, SOURCE_FILE, bronze_schema, read_files
+from banklake.bronze.reader import SOURCE_FILE
 from banklake.config import Settings
-from banklake.contracts import ENTITIES
-from banklake.engines.base import Commit, Engine, FileCount, Rows, Staged
+from banklake.engines.base import Commit, Engine, FileCount, Rows, Staged, read_bronze
 from banklake.lakehouse.catalog import local_path, parquet_field_ids, replace_rows
 from banklake.transform import Step, compile_sql, sql_literal
 
@@ -43,24 +42,13 @@ class EmbeddedEngine(Engine):
         self.connection.execute("SET preserve_insertion_order = false")
 
     def load_bronze(self, batch: LandingBatch) -> tuple[list[FileCount], list[RejectedFile]]:
-        counts, rejected = [], []
-        malformed: list[pa.Table] = [MALFORMED_SCHEMA.empty_table()]
+        counts, rejected, relations = read_bronze(batch)
         # Each row's file as an ENUM: a small number per row in every relation that keeps it,
         # where text would be copied ten million times; it compares equal to the file's name.
         names = ", ".join(sql_literal(file.name, self.dialect) for file in batch.all_files)
         self.connection.execute(f"CREATE TYPE {_SOURCE_FILE} AS ENUM ({names})")
-        for entity in ENTITIES:
-            reads: list[pa.Table] = [bronze_schema(entity).empty_table()]
-            for file, read in zip(batch.of(entity), read_files(batch.of(entity)), strict=True):
-                if isinstance(read, RejectedFile):
-                    rejected.append(read)
-                    continue
-                rows = read.rows.num_rows + read.malformed.num_rows
-                counts.append(FileCount(entity.name, file.name, rows))
-                reads.append(read.rows)
-                malformed.append(read.malformed)
-            self._register_bronze(f"bronze_{entity.name}", pa.concat_tables(reads))
-        self._register_bronze("bronze_malformed", pa.concat_tables(malformed))
+        for name, rows in relations.items():
+            self._register_bronze(name, rows)
         return counts, rejected
 
     def _register_bronze(self, name: str, rows: pa.Table) -> None:
@@ -74,15 +62,18 @@ class EmbeddedEngine(Engine):
         self.connection.register(name, rows)
 
     def expose(self, name: str, rows: Rows) -> None:
-        tasks = list(rows.table.scan(row_filter=rows.prune).plan_files())
-        if not tasks:
-            self.register(name, schema_to_pyarrow(rows.table.schema()).empty_table())
-            return
-        files = ", ".join(f"'{local_path(task.file.file_path)}'" for task in tasks)
+        scan = rows.table.scan(row_filter=rows.prune)
+        tasks = list(scan.plan_files())
         where = compile_sql(rows.where, self.dialect)
+        if not tasks or any(task.delete_files for task in tasks):
+            # Delete files (a merge-on-read writer's) need Iceberg's reader to apply them.
+            self.register(f"{name}_rows", scan.to_arrow())
+            source = f"{name}_rows"
+        else:
+            files = ", ".join(f"'{local_path(task.file.file_path)}'" for task in tasks)
+            source = f"read_parquet([{files}])"
         self.connection.execute(
-            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM read_parquet([{files}]) "
-            f"WHERE {where}"
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {source} WHERE {where}"
         )
 
     def run(self, step: Step) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import random
+import sqlite3
 import time
 import warnings
 from collections.abc import Iterable, Mapping
@@ -162,11 +163,13 @@ def open_catalog(lakehouse: Path) -> Catalog:
     lakehouse.mkdir(parents=True, exist_ok=True)
     warehouse = (lakehouse / "warehouse").resolve()
     warehouse.mkdir(exist_ok=True)
-    return SqlCatalog(
-        CATALOG_NAME,
-        uri=f"sqlite:///{(lakehouse / 'catalog.db').resolve()}",
-        warehouse=warehouse.as_uri(),
-    )
+    database = (lakehouse / "catalog.db").resolve()
+    # Write-ahead logging: a reader never blocks a writer. Spark's JDBC catalog keeps read
+    # transactions open on its pooled connections; with the default rollback journal, those
+    # would lock out every commit, its own included. The mode is stored in the file.
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        connection.execute("PRAGMA journal_mode=WAL")
+    return SqlCatalog(CATALOG_NAME, uri=f"sqlite:///{database}", warehouse=warehouse.as_uri())
 
 
 @dataclass(frozen=True)

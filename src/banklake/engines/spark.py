@@ -1,0 +1,251 @@
+"""The Spark engine: the same plan on PySpark 3.5 with the Apache Iceberg Spark runtime.
+
+Locally it starts ``local[*]`` with a JDBC catalog on the lakehouse's SQLite file, so both
+engines read and write the same tables; on AWS Glue it runs on the job's session, whose
+catalog is S3 Tables (``banklake.aws.spark_conf``); ``spark.remote`` reaches a cluster through
+Spark Connect.
+
+Staging computes each output once and keeps it (cached) until the audit passes; a commit then
+replaces the selected rows in one Iceberg commit: an append when nothing is replaced, an
+overwrite when everything is, and otherwise a MERGE that deletes the selected rows and inserts
+the new ones (copy-on-write: only data files holding replaced rows are rewritten). Tables are
+created beforehand (``CREATE`` if missing, never CTAS or ``createOrReplace``, which S3 Tables
+refuses).
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import sqlglot
+from pyiceberg.table import Table
+from pyspark import StorageLevel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from banklake.aws.spark_conf import local_jdbc
+from banklake.bronze.landing import LandingBatch, RejectedFile
+from banklake.config import Settings
+from banklake.engines.base import Commit, Engine, FileCount, Rows, Staged, read_bronze
+from banklake.engines.spark_jars import MAVEN_PACKAGES, jars
+from banklake.errors import LakehouseError
+from banklake.transform import Step, compile_sql
+
+# A MERGE joins the table's rows to the new ones on a key only delete markers can match; the
+# keys are spread over this many values so that no single task carries the whole join.
+_SPREAD = 64
+_KEY = "_banklake_key"
+
+
+class SparkEngine(Engine):
+    name = "spark"
+    dialect = "spark"
+
+    def __init__(self, settings: Settings, session: SparkSession | None = None) -> None:
+        super().__init__(settings)
+        self._owns_session = session is None
+        self.spark = session or start_session(settings)
+        self.spark.conf.set("spark.sql.session.timeZone", settings.timezone)
+        self._scratch = Path(tempfile.mkdtemp(prefix="banklake-spark-"))
+        self._kept: list[DataFrame] = []
+
+    def load_bronze(self, batch: LandingBatch) -> tuple[list[FileCount], list[RejectedFile]]:
+        counts, rejected, relations = read_bronze(batch)
+        for name, rows in relations.items():
+            self.register(name, rows)
+        return counts, rejected
+
+    def register(self, name: str, rows: pa.Table) -> None:
+        # Through a Parquet file: exact types (dates, decimals, maps), no pandas on the way.
+        path = self._scratch / f"relation-{name}.parquet"  # a leading _ would hide the file
+        pq.write_table(rows, path)
+        self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
+
+    def expose(self, name: str, rows: Rows) -> None:
+        with _catalog_errors(self.settings):
+            frame = self.spark.table(table_name(rows.table))
+            frame.where(compile_sql(rows.where, self.dialect)).createOrReplaceTempView(name)
+
+    def run(self, step: Step) -> None:
+        frame = self.spark.sql(compile_sql(step.sql, self.dialect))
+        if step.materialize:
+            frame = self._keep(frame)
+        frame.createOrReplaceTempView(step.name)
+
+    def fetch(self, sql: str) -> list[dict[str, Any]]:
+        return [row.asDict() for row in self.spark.sql(compile_sql(sql, self.dialect)).collect()]
+
+    def stage(self, step: Step, table: Table) -> Staged:
+        with _catalog_errors(self.settings):
+            target = self.spark.table(table_name(table)).schema
+        result = self.spark.table(step.name)
+        frame = self._keep(
+            result.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in target.fields])
+        )
+        return _Staged(table, frame.count(), 0, frame)
+
+    def commit(self, staged: Staged, replaced: Rows, summary: Mapping[str, str]) -> Commit:
+        assert isinstance(staged, _Staged)
+        name = table_name(staged.table)
+        # The table as the batch found it: nothing else writes it while the batch runs.
+        before = staged.table.current_snapshot()
+        matched = (
+            before is not None
+            and not replaced.nothing
+            and any(True for _ in staged.table.scan(row_filter=replaced.prune).plan_files())
+        )
+        if not matched and staged.rows == 0:
+            return Commit(None, 0)
+        with _catalog_errors(self.settings):
+            writer = staged.frame.writeTo(name)
+            for key, value in summary.items():
+                writer = writer.option(f"snapshot-property.{key}", value)
+            if not matched:
+                writer.append()
+            elif replaced.everything:
+                writer.overwrite(F.lit(True))
+            else:
+                self._merge(name, staged.frame, replaced.where)
+            [current] = self.spark.sql(
+                f"SELECT r.snapshot_id, s.summary['added-data-files'] AS added "
+                f"FROM {name}.refs r JOIN {name}.snapshots s USING (snapshot_id) "
+                "WHERE r.name = 'main'"
+            ).collect()
+        if before is not None and current["snapshot_id"] == before.snapshot_id:
+            return Commit(None, 0)
+        return Commit(int(current["snapshot_id"]), int(current["added"] or 0))
+
+    def append(self, table: Table, rows: pa.Table, summary: Mapping[str, str]) -> None:
+        self.register("_banklake_append", rows)
+        writer = self.spark.table("_banklake_append").writeTo(table_name(table))
+        for key, value in summary.items():
+            writer = writer.option(f"snapshot-property.{key}", value)
+        with _catalog_errors(self.settings):
+            writer.append()
+
+    def close(self) -> None:
+        for frame in self._kept:
+            frame.unpersist()
+        shutil.rmtree(self._scratch, ignore_errors=True)
+        if self._owns_session:
+            stop_session(self.spark)
+
+    def _keep(self, frame: DataFrame) -> DataFrame:
+        kept = frame.persist(StorageLevel.MEMORY_AND_DISK)
+        self._kept.append(kept)
+        return kept
+
+    def _merge(self, name: str, rows: DataFrame, where: str) -> None:
+        """Delete the rows ``where`` selects and insert ``rows``, in one MERGE (one commit).
+
+        The new rows carry negative keys and one delete marker per positive key is added: a
+        table row that ``where`` selects gets a marker's key (and is deleted), any other row a
+        key nothing carries. Every table row so matches at most one source row, as MERGE
+        requires, and the join has an equality to distribute on.
+        """
+        fields = rows.schema.fields
+        columns = ", ".join(f"`{f.name}`" for f in fields)
+        self.spark.createDataFrame([(i,) for i in range(_SPREAD)], f"{_KEY} int").select(
+            *[F.lit(None).cast(f.dataType).alias(f.name) for f in fields], _KEY
+        ).unionByName(
+            rows.withColumn(_KEY, -1 - _SPREAD - F.pmod(F.hash(*rows.columns), F.lit(_SPREAD)))
+        ).createOrReplaceTempView("_banklake_merge_source")
+        selected = _qualified(where, "t")
+        spread = f"pmod(hash(t.`{fields[0].name}`), {_SPREAD})"
+        self.spark.sql(
+            f"MERGE INTO {name} t USING _banklake_merge_source s "
+            f"ON s.{_KEY} = CASE WHEN {selected} THEN {spread} ELSE -1 - {spread} END "
+            "WHEN MATCHED THEN DELETE "
+            f"WHEN NOT MATCHED AND s.{_KEY} < -{_SPREAD} THEN INSERT ({columns}) "
+            f"VALUES ({', '.join(f's.`{f.name}`' for f in fields)})"
+        )
+
+
+class _Staged(Staged):
+    def __init__(self, table: Table, rows: int, data_files: int, frame: DataFrame) -> None:
+        super().__init__(table, rows, data_files)
+        self.frame = frame
+
+
+def table_name(table: Table) -> str:
+    """The table's name in the session's default catalog."""
+    return ".".join(f"`{part}`" for part in table.name())
+
+
+def start_session(settings: Settings) -> SparkSession:
+    """A Spark session for the settings: Spark Connect, or a local JVM on the lakehouse."""
+    options = settings.spark
+    if options.remote:
+        return SparkSession.builder.remote(options.remote).getOrCreate()
+    conf = {
+        "spark.app.name": "banklake",
+        "spark.driver.memory": options.driver_memory,
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.session.timeZone": settings.timezone,
+        **local_jdbc(settings.lakehouse),
+        **options.conf,
+    }
+    if options.jars == "maven":
+        conf["spark.jars.packages"] = ",".join(MAVEN_PACKAGES)
+    else:
+        conf["spark.jars"] = ",".join(str(jar) for jar in jars())
+    builder = SparkSession.builder.master(options.master)
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def stop_session(session: SparkSession) -> None:
+    """Stop the session and, for a local JVM, the JVM itself.
+
+    The JDBC catalog's SQLite connections keep a lock on the catalog file until their JVM
+    exits: PyIceberg (this process's next step, or another banklake process) could not write
+    the catalog before then.
+    """
+    from pyspark import SparkContext
+
+    gateway = SparkContext._gateway
+    session.stop()
+    if gateway is None:
+        return
+    process = getattr(gateway, "proc", None)
+    gateway.shutdown()
+    if process is not None:
+        process.terminate()
+        process.wait(timeout=30)
+    SparkContext._gateway = None
+    SparkContext._jvm = None
+
+
+@contextmanager
+def _catalog_errors(settings: Settings) -> Iterator[None]:
+    """A catalog another process holds, said plainly."""
+    try:
+        yield
+    except Exception as error:
+        if "SQLITE_BUSY" in str(error) or "database is locked" in str(error):
+            raise LakehouseError(
+                f"the lakehouse catalog {settings.lakehouse / 'catalog.db'} is held by another "
+                "process (a Spark session or another program using it); nothing of this batch "
+                "was committed. Stop that process, then run again"
+            ) from None
+        raise
+
+
+def _qualified(condition: str, alias: str) -> str:
+    """``condition`` (Spark SQL) with every column read from the table aliased ``alias``."""
+    tree = sqlglot.parse_one(condition, read="spark")
+    for column in tree.find_all(sqlglot.exp.Column):
+        if not column.table:
+            column.set("table", sqlglot.exp.to_identifier(alias))
+    return tree.sql(dialect="spark")
