@@ -100,17 +100,25 @@ def run(
     progress: Progress | None = None,
     since: date | None = None,
     until: date | None = None,
+    lakehouse: Lakehouse | None = None,
+    engine: Engine | None = None,
 ) -> RunResult:
-    """Load what is new in the landing zone (dated ``since``..``until`` when given)."""
+    """Load what is new in the landing zone (dated ``since``..``until`` when given).
+
+    By default the lakehouse is the local one and the engine is started by name; the Glue job
+    passes its S3 Tables catalog and an engine on its own Spark session.
+    """
     say = progress or _quiet
     with writer_lock(settings.lakehouse, "run", settings.lock_timeout_seconds, say):
-        lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
+        lakehouse = lakehouse or Lakehouse.local(settings.lakehouse, settings.namespace)
         tables = lakehouse.ensure_tables(settings)
         history = records(tables["load_ledger"])
         say("looking for new files")
         candidates = list_landing(settings.landing, since, until)
         taken = take_new(candidates, deliveries(history))
-        result = _load(settings, engine_name, say, tables, holdings(history), taken, "loaded")
+        result = _load(
+            settings, engine or engine_name, say, tables, holdings(history), taken, "loaded"
+        )
         result.unchanged_files = len(candidates) - len(taken)
         return result
 
@@ -148,7 +156,7 @@ def replay(
 
 def _load(
     settings: Settings,
-    engine_name: str,
+    engine_name: str | Engine,
     say: Progress,
     tables: dict[str, Table],
     known: dict[str, FileOutcome],
@@ -160,7 +168,7 @@ def _load(
     clock = time.perf_counter()
     result = RunResult(
         batch_id=new_batch_id(started),
-        engine=engine_name,
+        engine=engine_name if isinstance(engine_name, str) else engine_name.name,
         landing=str(settings.landing),
         lakehouse=str(settings.lakehouse),
         started_at=started.isoformat(timespec="seconds"),
@@ -172,7 +180,8 @@ def _load(
     batch = batch_of([t.candidate for t in taken])
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     by_name = {t.candidate.name: t for t in taken}
-    with create_engine(engine_name, settings) as engine:
+    chosen = create_engine(engine_name, settings) if isinstance(engine_name, str) else engine_name
+    with chosen as engine:
         say(f"reading {len(batch.all_files)} new landing files")
         counts, unreadable = engine.load_bronze(batch)
         crash_point("read")

@@ -25,6 +25,9 @@ GLUE_CATALOG = "org.apache.iceberg.aws.glue.GlueCatalog"
 DEFAULT_CATALOG = "s3tables"
 # The local catalog's name is the one PyIceberg records its tables under: both must agree.
 LOCAL_CATALOG = "banklake"
+# The catalog routes a job can take to its tables (the Glue job's --catalog_route).
+ROUTES = ("s3tables-rest", "glue-federated", "local")
+_BUCKET_ARN = re.compile(r"^arn:aws:s3tables:([a-z0-9-]+):(\d{12}):bucket/([a-z0-9-]+)$")
 _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d$")
 _ACCOUNT = re.compile(r"^\d{12}$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
@@ -86,6 +89,18 @@ def local_jdbc(lakehouse: Path) -> dict[str, str]:
             "warehouse": (root / "warehouse").as_uri(),
         },
     )
+
+
+def parse_bucket_arn(arn: str) -> tuple[str, str, str]:
+    """A table bucket ARN's region, account and bucket name."""
+    found = _BUCKET_ARN.match(arn)
+    if not found:
+        raise UsageError(
+            f"{arn!r} is not a table bucket ARN like "
+            "arn:aws:s3tables:eu-west-1:123456789012:bucket/banking-lakehouse"
+        )
+    region, account, bucket = found.groups()
+    return region, account, bucket
 
 
 def glue_conf_argument(conf: dict[str, str]) -> str:

@@ -181,6 +181,33 @@ class Lakehouse:
     def local(cls, path: Path, namespace: str) -> Lakehouse:
         return cls(open_catalog(path), namespace)
 
+    @classmethod
+    def s3_tables(cls, bucket_arn: str, route: str, namespace: str) -> Lakehouse:
+        """An S3 Tables bucket through the route the job's Spark session uses too."""
+        from pyiceberg.catalog import load_catalog
+
+        from banklake.aws.spark_conf import ROUTES, parse_bucket_arn
+
+        region, account, bucket = parse_bucket_arn(bucket_arn)
+        if route not in ROUTES:
+            raise LakehouseError(f"unknown catalog route {route!r}; choose one of: {', '.join(ROUTES)}")
+        if route == "s3tables-rest":
+            properties = {
+                "type": "rest",
+                "uri": f"https://s3tables.{region}.amazonaws.com/iceberg",
+                "warehouse": bucket_arn,
+                "rest.sigv4-enabled": "true",
+                "rest.signing-name": "s3tables",
+                "rest.signing-region": region,
+            }
+        else:
+            properties = {
+                "type": "glue",
+                "glue.id": f"{account}:s3tablescatalog/{bucket}",
+                "glue.region": region,
+            }
+        return cls(load_catalog(CATALOG_NAME, **properties), namespace)
+
     def ensure_tables(self, settings: Settings) -> dict[str, Table]:
         """Create the namespace and any missing contract table; record the settings on each."""
         with contextlib.suppress(NamespaceAlreadyExistsError):
