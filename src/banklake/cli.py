@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.table import Table
 
 from banklake import progress
-from banklake.config import load_settings
+from banklake.config import Settings, load_settings
 from banklake.errors import BanklakeError, UsageError
 
 if TYPE_CHECKING:
@@ -46,6 +46,13 @@ UnusedLakehouse = Annotated[
 ]
 Reports = Annotated[Path | None, typer.Option(help="Report folder [default: ./reports]")]
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout")]
+EngineName = Annotated[
+    str, typer.Option(help="Engine: embedded (DuckDB), or spark (needs `make spark-setup`)")
+]
+SparkRemote = Annotated[
+    str | None,
+    typer.Option(help="With --engine spark: a Spark Connect server, sc://HOST:PORT"),
+]
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -67,6 +74,16 @@ def _errors_as_messages(command: F) -> F:
             raise typer.Exit(error.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _with_spark_remote(settings: Settings, remote: str | None) -> Settings:
+    if remote is None:
+        return settings
+    if not remote.startswith("sc://"):
+        raise UsageError(f"--spark-remote {remote!r} must look like sc://HOST:PORT")
+    return settings.model_copy(
+        update={"spark": settings.spark.model_copy(update={"remote": remote})}
+    )
 
 
 def _emit_json(data: Any) -> None:
@@ -144,7 +161,8 @@ def generate(
 def run(
     landing: Landing = None,
     lakehouse: LakehousePath = None,
-    engine: Annotated[str, typer.Option(help="Engine that runs the transform")] = "embedded",
+    engine: EngineName = "embedded",
+    spark_remote: SparkRemote = None,
     since: Annotated[
         datetime | None,
         typer.Option("--from", formats=["%Y-%m-%d"], help="Only files dated on or after this day"),
@@ -161,7 +179,7 @@ def run(
     """
     from banklake.pipeline import run as run_pipeline
 
-    settings = load_settings(landing=landing, lakehouse=lakehouse)
+    settings = _with_spark_remote(load_settings(landing=landing, lakehouse=lakehouse), spark_remote)
     with progress.status(progress.enabled(json_output)) as say:
         result = run_pipeline(
             settings,
@@ -355,7 +373,8 @@ def quarantine_list(
 def quarantine_replay(
     landing: Landing = None,
     lakehouse: LakehousePath = None,
-    engine: Annotated[str, typer.Option(help="Engine that runs the transform")] = "embedded",
+    engine: EngineName = "embedded",
+    spark_remote: SparkRemote = None,
     json_output: Json = False,
 ) -> None:
     """Check quarantined rows again (say, after a late file arrived) and load those that pass.
@@ -365,7 +384,7 @@ def quarantine_replay(
     """
     from banklake.pipeline import replay
 
-    settings = load_settings(landing=landing, lakehouse=lakehouse)
+    settings = _with_spark_remote(load_settings(landing=landing, lakehouse=lakehouse), spark_remote)
     with progress.status(progress.enabled(json_output)) as say:
         result = replay(settings, engine, progress=say)
     _report_run(result, json_output)
@@ -374,15 +393,19 @@ def quarantine_replay(
 @app.command()
 @_errors_as_messages
 def maintain(
-    lakehouse: LakehousePath = None, landing: UnusedLanding = None, json_output: Json = False
+    lakehouse: LakehousePath = None,
+    landing: UnusedLanding = None,
+    engine: EngineName = "embedded",
+    spark_remote: SparkRemote = None,
+    json_output: Json = False,
 ) -> None:
     """Compact small files, expire old snapshots and remove unreferenced files, by policy."""
     from banklake.pipeline import maintain as run_maintenance
 
-    settings = load_settings(lakehouse=lakehouse)
+    settings = _with_spark_remote(load_settings(lakehouse=lakehouse), spark_remote)
     with progress.status(progress.enabled(json_output)) as say:
         say("maintaining tables")
-        results = run_maintenance(settings)
+        results = run_maintenance(settings, engine)
     if json_output:
         _emit_json({name: [vars(job) for job in jobs] for name, jobs in results.items()})
         return

@@ -358,12 +358,30 @@ def _audit(outcomes: list[FileOutcome], staged: dict[str, int], restated: int) -
         )
 
 
-def maintain(settings: Settings) -> dict[str, list[JobResult]]:
+def maintain(settings: Settings, engine_name: str = "embedded") -> dict[str, list[JobResult]]:
     """Run every table's maintenance jobs under the configured policy."""
-    from banklake.engines.embedded import rewrite_data_files
-
     with writer_lock(settings.lakehouse, "maintain", settings.lock_timeout_seconds, _quiet):
         lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
         lakehouse.tables()  # fail early, and clearly, when there is nothing to maintain yet
         tables = lakehouse.ensure_tables(settings)
+        if engine_name == "spark":
+            return _maintain_on_spark(settings, tables)
+        create_engine(engine_name, settings).close()  # an unknown name fails here, clearly
+        from banklake.engines.embedded import rewrite_data_files
+
         return {name: run_maintenance(table, rewrite_data_files) for name, table in tables.items()}
+
+
+def _maintain_on_spark(settings: Settings, tables: dict[str, Table]) -> dict[str, list[JobResult]]:
+    """Iceberg's Spark procedures, on the Spark engine's session."""
+    from banklake.engines.spark import SparkEngine
+    from banklake.engines.spark_maintenance import maintain as maintain_table
+
+    now = datetime.now(UTC)
+    engine = SparkEngine(settings)
+    with engine:
+        catalog = str(engine.spark.conf.get("spark.sql.defaultCatalog"))
+        return {
+            name: maintain_table(engine.spark, catalog, table, now)
+            for name, table in tables.items()
+        }

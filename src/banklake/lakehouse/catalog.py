@@ -190,7 +190,9 @@ class Lakehouse:
 
         region, account, bucket = parse_bucket_arn(bucket_arn)
         if route not in ROUTES:
-            raise LakehouseError(f"unknown catalog route {route!r}; choose one of: {', '.join(ROUTES)}")
+            raise LakehouseError(
+                f"unknown catalog route {route!r}; choose one of: {', '.join(ROUTES)}"
+            )
         if route == "s3tables-rest":
             properties = {
                 "type": "rest",
