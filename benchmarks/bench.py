@@ -6,6 +6,8 @@ peers beside it, so ratios hold even on a noisy machine:
 - generator: ``banklake generate`` at 10M transactions vs the seed's own generator at 1M;
 - pipeline: ``banklake run`` (CSV → Silver + quarantine + Gold Iceberg) vs the floor
   (``floor.py``: DuckDB reads the same CSVs, joins and writes Parquet) at 1M and 10M;
+- spark: ``banklake run --engine spark`` (local[*], the same plan and tables) on the same data,
+  beside the embedded run, at 1M and 10M (one run each: it is the slow side);
 - incremental: one new day (its transactions and its customer and account snapshots) loaded
   into a lakehouse that holds the 30 days before it, against the same day into an empty one;
 - the three verification queries on the 10M-row Gold table.
@@ -133,6 +135,11 @@ def bench_pipeline(rows: int, repeats: int) -> dict[str, Any]:
     floor_cmd = [*FLOOR, str(landing), str(floor_out)]
     result["floor"] = measure(floor_cmd, repeats, fresh(floor_out))
     result["floor_zstd"] = measure([*floor_cmd, "zstd"], repeats, fresh(floor_out))
+    spark_lakehouse = WORK / f"lakehouse_spark_{rows}"
+    spark_cmd = [*BANKLAKE, "run", "--engine", "spark", "--landing", str(landing)]
+    result["spark"] = measure(
+        [*spark_cmd, "--lakehouse", str(spark_lakehouse)], 1, fresh(spark_lakehouse)
+    )
     return result
 
 
@@ -295,6 +302,7 @@ def render(results: dict[str, Any], quick: bool) -> str:
         f"{_verdict(ratio <= 2.5)}); peak memory {last['ours']['peak_mb']:,.0f} MB "
         f"(target ≤ 6,144 MB: {_verdict(last['ours']['peak_mb'] <= 6144)}).",
         "",
+        *_render_spark(results["pipeline"]),
         *_render_incremental(results["incremental"]),
         f"## Verification queries on {results['queries']['rows']:,} Gold rows",
         "",
@@ -307,6 +315,34 @@ def render(results: dict[str, Any], quick: bool) -> str:
     for name, seconds in results["queries"]["queries_s"].items():
         lines.append(f"| {name} | {seconds:.3f} | {_verdict(seconds < 1)} |")
     return "\n".join(lines) + "\n"
+
+
+def _render_spark(pipeline: list[dict[str, Any]]) -> list[str]:
+    lines = [
+        "## Spark engine: the same run on local Spark",
+        "",
+        "`banklake run --engine spark`: PySpark 3.5 (`local[*]`) with the Iceberg 1.10 runtime "
+        "and a JDBC catalog on the same kind of SQLite lakehouse, the same plan and data as the "
+        "embedded (snappy) runs above; one run per size, JVM start included.",
+        "",
+        "| rows | spark s | peak MB | embedded s | spark ÷ embedded |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for p in pipeline:
+        spark, ours = p["spark"], p["ours"]
+        lines.append(
+            f"| {p['rows']:,} | {spark['seconds']:.1f} | {spark['peak_mb']:,.0f} "
+            f"| {ours['seconds']:.2f} | {spark['seconds'] / ours['seconds']:.1f}× |"
+        )
+    last = pipeline[-1]
+    ratio = last["spark"]["seconds"] / last["ours"]["seconds"]
+    return [
+        *lines,
+        "",
+        f"At {last['rows']:,} rows the embedded engine is {ratio:.1f}× faster than local Spark "
+        f"(target ≥ 4×: {_verdict(ratio >= 4)}).",
+        "",
+    ]
 
 
 def _render_incremental(inc: dict[str, Any]) -> list[str]:

@@ -240,14 +240,18 @@ def verify(
     landing: Landing = None,
     lakehouse: LakehousePath = None,
     reports: Reports = None,
+    engine: EngineName = "embedded",
+    spark_remote: SparkRemote = None,
     json_output: Json = False,
 ) -> None:
     """Run the three verification tests; write the Markdown and JSON reports."""
     from banklake.verify.checks import verify as run_checks
     from banklake.verify.report import write_reports
 
-    settings = load_settings(landing=landing, lakehouse=lakehouse, reports=reports)
-    verification = run_checks(settings)
+    settings = _with_spark_remote(
+        load_settings(landing=landing, lakehouse=lakehouse, reports=reports), spark_remote
+    )
+    verification = run_checks(settings, engine)
     markdown, machine = write_reports(verification, settings.reports)
     if json_output:
         _emit_json(verification.to_dict())

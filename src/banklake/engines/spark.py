@@ -15,10 +15,12 @@ refuses).
 
 from __future__ import annotations
 
+import random
 import shutil
 import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+import time
+from collections.abc import Mapping
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,15 @@ from banklake.bronze.landing import LandingBatch, RejectedFile
 from banklake.config import Settings
 from banklake.engines.base import Commit, Engine, FileCount, Rows, Staged, read_bronze
 from banklake.engines.spark_jars import MAVEN_PACKAGES, jars
-from banklake.errors import LakehouseError
+from banklake.errors import QueryError
+from banklake.lakehouse.catalog import (
+    COMMIT_ATTEMPTS,
+    COMMIT_BACKOFF_S,
+    Lakehouse,
+    catalog_errors,
+)
 from banklake.transform import Step, compile_sql
+from banklake.verify.query import Queries
 
 # A MERGE joins the table's rows to the new ones on a key only delete markers can match; the
 # keys are spread over this many values so that no single task carries the whole join.
@@ -103,24 +112,45 @@ class SparkEngine(Engine):
         )
         if not matched and staged.rows == 0:
             return Commit(None, 0)
-        with _catalog_errors(self.settings):
-            writer = staged.frame.writeTo(name)
-            for key, value in summary.items():
-                writer = writer.option(f"snapshot-property.{key}", value)
-            if not matched:
-                writer.append()
-            elif replaced.everything:
-                writer.overwrite(F.lit(True))
-            else:
-                self._merge(name, staged.frame, replaced.where)
-            [current] = self.spark.sql(
-                f"SELECT r.snapshot_id, s.summary['added-data-files'] AS added "
-                f"FROM {name}.refs r JOIN {name}.snapshots s USING (snapshot_id) "
-                "WHERE r.name = 'main'"
-            ).collect()
+        for attempt in range(COMMIT_ATTEMPTS):
+            try:
+                with _catalog_errors(self.settings):
+                    self._write(name, staged.frame, replaced, matched, summary)
+                break
+            except Exception as error:
+                # Another writer (S3 Tables' compaction, say) changed files this commit
+                # replaces: redo it on the table's new state, as a MERGE, with backoff.
+                lost_race = "ValidationException" in str(error) or "CommitFailed" in str(error)
+                if not lost_race or attempt == COMMIT_ATTEMPTS - 1:
+                    raise
+                matched = True
+                time.sleep(min(COMMIT_BACKOFF_S * 2**attempt, 5.0) * random.uniform(0.5, 1.0))
+        [current] = self.spark.sql(
+            f"SELECT r.snapshot_id, s.summary['added-data-files'] AS added "
+            f"FROM {name}.refs r JOIN {name}.snapshots s USING (snapshot_id) "
+            "WHERE r.name = 'main'"
+        ).collect()
         if before is not None and current["snapshot_id"] == before.snapshot_id:
             return Commit(None, 0)
         return Commit(int(current["snapshot_id"]), int(current["added"] or 0))
+
+    def _write(
+        self,
+        name: str,
+        rows: DataFrame,
+        replaced: Rows,
+        matched: bool,
+        summary: Mapping[str, str],
+    ) -> None:
+        writer = rows.writeTo(name)
+        for key, value in summary.items():
+            writer = writer.option(f"snapshot-property.{key}", value)
+        if not matched:
+            writer.append()
+        elif replaced.everything:
+            writer.overwrite(F.lit(True))
+        else:
+            self._merge(name, rows, replaced.where)
 
     def append(self, table: Table, rows: pa.Table, summary: Mapping[str, str]) -> None:
         self.register("_banklake_append", rows)
@@ -166,6 +196,25 @@ class SparkEngine(Engine):
             f"WHEN NOT MATCHED AND s.{_KEY} < -{_SPREAD} THEN INSERT ({columns}) "
             f"VALUES ({', '.join(f's.`{f.name}`' for f in fields)})"
         )
+
+
+class SparkQueries(Queries):
+    """The verification's Athena SQL on a Spark session's catalog."""
+
+    dialect = "spark"
+
+    def __init__(self, lakehouse: Lakehouse, table_bucket: str, spark: SparkSession):
+        super().__init__(lakehouse, table_bucket)
+        self.spark = spark
+
+    def query(self, sql: str) -> pa.Table:
+        translated = self.translate(sql)
+        try:
+            frame = self.spark.sql(translated)
+            rows = [row.asDict() for row in frame.collect()]
+        except Exception as error:
+            raise QueryError(f"query failed: {error}\nas run on Spark: {translated}") from None
+        return pa.table({column: [row[column] for row in rows] for column in frame.columns})
 
 
 class _Staged(Staged):
@@ -227,19 +276,8 @@ def stop_session(session: SparkSession) -> None:
     SparkContext._jvm = None
 
 
-@contextmanager
-def _catalog_errors(settings: Settings) -> Iterator[None]:
-    """A catalog another process holds, said plainly."""
-    try:
-        yield
-    except Exception as error:
-        if "SQLITE_BUSY" in str(error) or "database is locked" in str(error):
-            raise LakehouseError(
-                f"the lakehouse catalog {settings.lakehouse / 'catalog.db'} is held by another "
-                "process (a Spark session or another program using it); nothing of this batch "
-                "was committed. Stop that process, then run again"
-            ) from None
-        raise
+def _catalog_errors(settings: Settings) -> AbstractContextManager[None]:
+    return catalog_errors(settings.lakehouse / "catalog.db")
 
 
 def _qualified(condition: str, alias: str) -> str:

@@ -13,7 +13,7 @@ import random
 import sqlite3
 import time
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -172,6 +172,21 @@ def open_catalog(lakehouse: Path) -> Catalog:
     return SqlCatalog(CATALOG_NAME, uri=f"sqlite:///{database}", warehouse=warehouse.as_uri())
 
 
+@contextlib.contextmanager
+def catalog_errors(where: object) -> Iterator[None]:
+    """A SQLite catalog that another process is writing, said plainly."""
+    try:
+        yield
+    except Exception as error:
+        if "database is locked" in str(error) or "SQLITE_BUSY" in str(error):
+            raise LakehouseError(
+                f"the lakehouse catalog {where} is held by another process (a Spark session, "
+                "or another program writing it); nothing of this batch was committed. Stop "
+                "that process, then run again"
+            ) from None
+        raise
+
+
 @dataclass(frozen=True)
 class Lakehouse:
     catalog: Catalog
@@ -212,28 +227,37 @@ class Lakehouse:
 
     def ensure_tables(self, settings: Settings) -> dict[str, Table]:
         """Create the namespace and any missing contract table; record the settings on each."""
-        with contextlib.suppress(NamespaceAlreadyExistsError):
-            self.catalog.create_namespace(self.namespace)
-        tables = {}
-        for contract in TABLES:
-            table = self.catalog.create_table_if_not_exists(
-                contract.identifier(self.namespace),
-                schema=iceberg_schema(contract),
-                partition_spec=partition_spec(contract),
-                properties={
-                    "format-version": FORMAT_VERSION,
-                    "write.format.default": "parquet",
-                    # Loads replace rows by source file: with whole (not truncated) bounds, a
-                    # data file holding none of a batch's files is skipped without reading it.
-                    **(
-                        {"write.metadata.metrics.column.source_file": "full"}
-                        if "source_file" in contract.column_names
-                        else {}
-                    ),
-                },
-            )
-            tables[contract.name] = set_properties(table, table_properties(settings))
+        with catalog_errors(self.catalog.properties.get("uri", self.catalog.name)):
+            if not self.catalog.namespace_exists(self.namespace):
+                with contextlib.suppress(NamespaceAlreadyExistsError):
+                    self.catalog.create_namespace(self.namespace)
+            tables = {}
+            for contract in TABLES:
+                identifier = contract.identifier(self.namespace)
+                if self.catalog.table_exists(identifier):
+                    table = self.catalog.load_table(identifier)
+                else:
+                    table = self._create(contract)
+                tables[contract.name] = set_properties(table, table_properties(settings))
         return tables
+
+    def _create(self, contract: TableContract) -> Table:
+        return self.catalog.create_table_if_not_exists(
+            contract.identifier(self.namespace),
+            schema=iceberg_schema(contract),
+            partition_spec=partition_spec(contract),
+            properties={
+                "format-version": FORMAT_VERSION,
+                "write.format.default": "parquet",
+                # Loads replace rows by source file: with whole (not truncated) bounds, a data
+                # file holding none of a batch's files is skipped without reading it.
+                **(
+                    {"write.metadata.metrics.column.source_file": "full"}
+                    if "source_file" in contract.column_names
+                    else {}
+                ),
+            },
+        )
 
     def table(self, contract: TableContract) -> Table:
         try:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import csv
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -26,11 +28,12 @@ from pyiceberg.table import Table
 from banklake.bronze.landing import UTF8_BOM, list_landing
 from banklake.config import Settings
 from banklake.contracts import TRANSACTIONS
+from banklake.errors import UsageError
 from banklake.lakehouse.catalog import Lakehouse
 from banklake.lakehouse.ledger import deliveries, holdings, records, take_new
 from banklake.lakehouse.policy import JOBS, job_status, policy_from_properties
 from banklake.transform import sql_literal
-from banklake.verify.query import ATHENA_DIALECT, LocalQueries
+from banklake.verify.query import ATHENA_DIALECT, LocalQueries, Queries
 
 SEED_COUNT_SQL = 'SELECT count(*) FROM "s3tablescatalog"."analytics_db"."enriched_transactions";'
 SEED_TOP3_SQL = """SELECT name, sum(amount) as total_volume
@@ -75,10 +78,11 @@ class Verification:
         return {**asdict(self), "passed": self.passed}
 
 
-def verify(settings: Settings) -> Verification:
+def verify(settings: Settings, engine: str = "embedded") -> Verification:
+    """The seed's three tests on the lakehouse, the queries run by ``engine``."""
     lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
     tables = lakehouse.tables()
-    with LocalQueries(lakehouse, settings.table_bucket, settings.timezone) as queries:
+    with _queries(settings, lakehouse, engine) as queries:
         checks = [
             data_integrity(settings, queries, tables["load_ledger"]),
             business_logic(settings, queries, tables["enriched_transactions"]),
@@ -91,6 +95,21 @@ def verify(settings: Settings) -> Verification:
         checks=checks,
         tables=[_table_facts(name, table) for name, table in tables.items()],
     )
+
+
+@contextmanager
+def _queries(settings: Settings, lakehouse: Lakehouse, engine: str) -> Iterator[Queries]:
+    if engine == "embedded":
+        with LocalQueries(lakehouse, settings.table_bucket, settings.timezone) as queries:
+            yield queries
+        return
+    if engine != "spark":
+        raise UsageError(f"unknown engine {engine!r}; choose one of: embedded, spark")
+    from banklake.engines.spark import SparkEngine, SparkQueries
+
+    spark = SparkEngine(settings)
+    with spark, SparkQueries(lakehouse, settings.table_bucket, spark.spark) as queries:
+        yield queries
 
 
 def count_data_rows(path: Path) -> int:
@@ -111,7 +130,7 @@ def count_data_rows(path: Path) -> int:
     return lines - 1
 
 
-def data_integrity(settings: Settings, queries: LocalQueries, ledger: Table) -> Check:
+def data_integrity(settings: Settings, queries: Queries, ledger: Table) -> Check:
     """Test 1, from the ledger and checked against the files and the tables.
 
     Every row of every transactions file in the landing zone is in Gold, in the quarantine, a
@@ -172,7 +191,7 @@ def data_integrity(settings: Settings, queries: LocalQueries, ledger: Table) -> 
     )
 
 
-def business_logic(settings: Settings, queries: LocalQueries, gold: Table) -> Check:
+def business_logic(settings: Settings, queries: Queries, gold: Table) -> Check:
     corrected_sql = corrected_top3_sql(settings.table_bucket, settings.namespace)
     seed_rows = queries.query(SEED_TOP3_SQL).to_pylist()
     corrected_rows = queries.query(corrected_sql).to_pylist()
@@ -197,7 +216,7 @@ def business_logic(settings: Settings, queries: LocalQueries, gold: Table) -> Ch
     )
 
 
-def namesakes(queries: LocalQueries, namespace: str, rows: list[dict[str, Any]]) -> dict[str, int]:
+def namesakes(queries: Queries, namespace: str, rows: list[dict[str, Any]]) -> dict[str, int]:
     """Names in the seed's result that belong to several customers, with how many."""
     names = ", ".join(sql_literal(str(row["name"]), ATHENA_DIALECT) for row in rows)
     if not names:

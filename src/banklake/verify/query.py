@@ -10,6 +10,7 @@ through PyIceberg instead.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import duckdb
@@ -26,19 +27,74 @@ ATHENA_DIALECT = "athena"
 S3_TABLES_CATALOG = "s3tablescatalog"
 
 
-class LocalQueries:
-    """A DuckDB session whose schema ``<namespace>`` holds one view per lakehouse table."""
+class Queries(ABC):
+    """Athena SQL on the lakehouse's tables, through a local SQL engine."""
 
-    def __init__(self, lakehouse: Lakehouse, table_bucket: str, timezone: str = "UTC"):
+    dialect: str
+
+    def __init__(self, lakehouse: Lakehouse, table_bucket: str):
         self.namespace = lakehouse.namespace
         self.catalogs = {S3_TABLES_CATALOG, f"{S3_TABLES_CATALOG}/{table_bucket}", "awsdatacatalog"}
-        self.connection = duckdb.connect()
-        self.connection.execute("SET TimeZone = ?", [timezone])
-        self.connection.execute(f'CREATE SCHEMA "{self.namespace}"')
         self.tables = {
             identifier[-1]: lakehouse.catalog.load_table(identifier)
             for identifier in lakehouse.catalog.list_tables(self.namespace)
         }
+
+    def translate(self, sql: str) -> str:
+        """The query in the engine's SQL, with Athena's table names resolved to local tables."""
+        try:
+            tree = sqlglot.parse_one(sql, read=ATHENA_DIALECT)
+        except sqlglot.errors.ParseError as error:
+            raise QueryError(f"cannot parse the query as Athena SQL: {error}") from None
+        ctes = {cte.alias for cte in tree.find_all(exp.CTE)}
+        for table in tree.find_all(exp.Table):
+            if not table.name or (not table.db and table.name in ctes):
+                continue
+            self._resolve(table)
+        return tree.sql(dialect=self.dialect)
+
+    def _resolve(self, table: exp.Table) -> None:
+        catalog, database = table.catalog, table.db
+        if catalog and catalog not in self.catalogs:
+            raise QueryError(
+                f"unknown catalog {catalog!r}; local tables are in "
+                f"{' or '.join(sorted(repr(c) for c in self.catalogs))}"
+            )
+        if database and database != self.namespace:
+            raise QueryError(f"unknown database {database!r}; the tables are in {self.namespace!r}")
+        if table.name not in self.tables:
+            known = ", ".join(sorted(self.tables)) or "none yet: run `banklake run` first"
+            raise QueryError(f"unknown table {table.name!r}; tables: {known}")
+        table.set("catalog", None)
+        table.set("db", exp.to_identifier(self.namespace, quoted=True))
+
+    @abstractmethod
+    def query(self, sql: str) -> pa.Table:
+        """The query's result; a ``QueryError`` saying what failed, and the SQL that ran."""
+
+    def scalar(self, sql: str) -> Any:
+        return self.query(sql).column(0)[0].as_py()
+
+    def close(self) -> None:  # noqa: B027 - engines holding no resources need not override
+        pass
+
+    def __enter__(self) -> Queries:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LocalQueries(Queries):
+    """A DuckDB session whose schema ``<namespace>`` holds one view per lakehouse table."""
+
+    dialect = "duckdb"
+
+    def __init__(self, lakehouse: Lakehouse, table_bucket: str, timezone: str = "UTC"):
+        super().__init__(lakehouse, table_bucket)
+        self.connection = duckdb.connect()
+        self.connection.execute("SET TimeZone = ?", [timezone])
+        self.connection.execute(f'CREATE SCHEMA "{self.namespace}"')
         for name, table in self.tables.items():
             self._expose(name, table)
 
@@ -57,34 +113,6 @@ class LocalQueries:
         self.connection.register(relation, data)
         self.connection.execute(f"CREATE VIEW {target} AS SELECT * FROM {relation}")
 
-    def translate(self, sql: str) -> str:
-        """The query in DuckDB SQL, with Athena's table names resolved to local tables."""
-        try:
-            tree = sqlglot.parse_one(sql, read=ATHENA_DIALECT)
-        except sqlglot.errors.ParseError as error:
-            raise QueryError(f"cannot parse the query as Athena SQL: {error}") from None
-        ctes = {cte.alias for cte in tree.find_all(exp.CTE)}
-        for table in tree.find_all(exp.Table):
-            if not table.name or (not table.db and table.name in ctes):
-                continue
-            self._resolve(table)
-        return tree.sql(dialect="duckdb")
-
-    def _resolve(self, table: exp.Table) -> None:
-        catalog, database = table.catalog, table.db
-        if catalog and catalog not in self.catalogs:
-            raise QueryError(
-                f"unknown catalog {catalog!r}; local tables are in "
-                f"{' or '.join(sorted(repr(c) for c in self.catalogs))}"
-            )
-        if database and database != self.namespace:
-            raise QueryError(f"unknown database {database!r}; the tables are in {self.namespace!r}")
-        if table.name not in self.tables:
-            known = ", ".join(sorted(self.tables)) or "none yet: run `banklake run` first"
-            raise QueryError(f"unknown table {table.name!r}; tables: {known}")
-        table.set("catalog", None)
-        table.set("db", exp.to_identifier(self.namespace, quoted=True))
-
     def query(self, sql: str) -> pa.Table:
         translated = self.translate(sql)
         try:
@@ -93,14 +121,5 @@ class LocalQueries:
             raise QueryError(f"query failed: {error}\nas run locally: {translated}") from None
         return result
 
-    def scalar(self, sql: str) -> Any:
-        return self.query(sql).column(0)[0].as_py()
-
     def close(self) -> None:
         self.connection.close()
-
-    def __enter__(self) -> LocalQueries:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
