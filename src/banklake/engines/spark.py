@@ -168,9 +168,13 @@ class SparkEngine(Engine):
             stop_session(self.spark)
 
     def _keep(self, frame: DataFrame) -> DataFrame:
-        kept = frame.persist(StorageLevel.MEMORY_AND_DISK)
-        self._kept.append(kept)
-        return kept
+        """The frame computed once and kept, its lineage cut: later steps plan against it as a
+        leaf, not the whole chain of steps before it."""
+        if self.settings.spark.remote:  # Spark Connect 3.5 has no checkpoints
+            kept = frame.persist(StorageLevel.MEMORY_AND_DISK)
+            self._kept.append(kept)
+            return kept
+        return frame.localCheckpoint(eager=True)
 
     def _merge(self, name: str, rows: DataFrame, where: str) -> None:
         """Delete the rows ``where`` selects and insert ``rows``, in one MERGE (one commit).
