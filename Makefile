@@ -22,7 +22,7 @@ test: $(INSTALLED_DEV) spark-setup
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-bench: $(INSTALLED_DEV)
+bench: $(INSTALLED_DEV) spark-setup
 	$(BIN)/python benchmarks/bench.py
 
 $(BIN)/python:

@@ -152,8 +152,9 @@ def bench_incremental(rows: int, repeats: int) -> dict[str, Any]:
     if not landing.exists():
         days = generate_args(rows * 31 // 30, landing, "--snapshots", "daily", days=31)
         subprocess.run(days, check=True, stdout=subprocess.DEVNULL)
-    new_day = date.today().isoformat()
-    before = sorted(p.name for p in (landing / "transactions").iterdir())[-2]
+    # The data's last day is the new one (the data may have been generated on an earlier day).
+    before, last = sorted(p.name for p in (landing / "transactions").iterdir())[-2:]
+    new_day = last.removeprefix("transactions_").removesuffix(".csv")
     history = WORK / f"lakehouse_history_{rows}"
     pristine = WORK / f"lakehouse_history_{rows}.pristine"
     if not pristine.exists():

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.engines.parity import RUN_COLUMNS
 
 from banklake.config import Settings, load_settings
 from banklake.contracts import TABLES
@@ -29,16 +30,6 @@ from banklake.lakehouse.maintenance import compact
 from banklake.lakehouse.policy import policy_from_properties
 from banklake.pipeline import maintain, run
 
-# Columns that say when or in which batch something happened: they differ between any two runs.
-VOLATILE = {
-    "batch_id",
-    "quarantined_at",
-    "resolved_at",
-    "resolved_batch_id",
-    "recorded_at",
-    "snapshot_ids",
-}
-
 
 def _content(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     """Every table's rows, in a stable order, without the columns that differ between runs."""
@@ -46,7 +37,7 @@ def _content(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     content = {}
     for name, table in lakehouse.tables().items():
         rows = table.scan().to_arrow()
-        rows = rows.drop_columns([c for c in rows.column_names if c in VOLATILE])
+        rows = rows.drop_columns([c for c in rows.column_names if c in RUN_COLUMNS])
         content[name] = sorted(rows.to_pylist(), key=repr)
     return content
 

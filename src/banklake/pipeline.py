@@ -28,7 +28,7 @@ from banklake.bronze.landing import LandingBatch, batch_of, list_landing
 from banklake.bronze.reader import line_texts
 from banklake.config import Settings
 from banklake.contracts import TRANSACTIONS
-from banklake.engines import Engine, FileCount, create_engine
+from banklake.engines import Engine, FileCount, create_engine, known_engine
 from banklake.errors import AuditError
 from banklake.faults import crash_point
 from banklake.lakehouse.catalog import Lakehouse
@@ -96,17 +96,16 @@ def new_batch_id(now: datetime) -> str:
 
 def run(
     settings: Settings,
-    engine_name: str = "embedded",
+    engine: str | Engine = "embedded",
     progress: Progress | None = None,
     since: date | None = None,
     until: date | None = None,
     lakehouse: Lakehouse | None = None,
-    engine: Engine | None = None,
 ) -> RunResult:
     """Load what is new in the landing zone (dated ``since``..``until`` when given).
 
-    By default the lakehouse is the local one and the engine is started by name; the Glue job
-    passes its S3 Tables catalog and an engine on its own Spark session.
+    The engine is named, or given ready (the Glue job's, on its own Spark session); the
+    lakehouse is the local one unless given (the Glue job's S3 Tables catalog).
     """
     say = progress or _quiet
     with writer_lock(settings.lakehouse, "run", settings.lock_timeout_seconds, say):
@@ -116,15 +115,13 @@ def run(
         say("looking for new files")
         candidates = list_landing(settings.landing, since, until)
         taken = take_new(candidates, deliveries(history))
-        result = _load(
-            settings, engine or engine_name, say, tables, holdings(history), taken, "loaded"
-        )
+        result = _load(settings, engine, say, tables, holdings(history), taken, "loaded")
         result.unchanged_files = len(candidates) - len(taken)
         return result
 
 
 def replay(
-    settings: Settings, engine_name: str = "embedded", progress: Progress | None = None
+    settings: Settings, engine: str | Engine = "embedded", progress: Progress | None = None
 ) -> RunResult:
     """Run again the files that have quarantined rows, so rows that now pass load.
 
@@ -151,12 +148,12 @@ def replay(
                 taken.append(Taken(candidate, recorded.checksum, redelivered=False))
         # A dimension snapshot's rows that now pass change its history, and so may the rows
         # of transactions that referred to them: replay runs dimensions first, in one batch.
-        return _load(settings, engine_name, say, tables, known, taken, "reprocessed")
+        return _load(settings, engine, say, tables, known, taken, "reprocessed")
 
 
 def _load(
     settings: Settings,
-    engine_name: str | Engine,
+    engine: str | Engine,
     say: Progress,
     tables: dict[str, Table],
     known: dict[str, FileOutcome],
@@ -168,7 +165,7 @@ def _load(
     clock = time.perf_counter()
     result = RunResult(
         batch_id=new_batch_id(started),
-        engine=engine_name if isinstance(engine_name, str) else engine_name.name,
+        engine=engine if isinstance(engine, str) else engine.name,
         landing=str(settings.landing),
         lakehouse=str(settings.lakehouse),
         started_at=started.isoformat(timespec="seconds"),
@@ -180,8 +177,9 @@ def _load(
     batch = batch_of([t.candidate for t in taken])
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     by_name = {t.candidate.name: t for t in taken}
-    chosen = create_engine(engine_name, settings) if isinstance(engine_name, str) else engine_name
-    with chosen as engine:
+    if isinstance(engine, str):
+        engine = create_engine(engine, settings)  # started only when there is work for it
+    with engine:
         say(f"reading {len(batch.all_files)} new landing files")
         counts, unreadable = engine.load_bronze(batch)
         crash_point("read")
@@ -358,15 +356,15 @@ def _audit(outcomes: list[FileOutcome], staged: dict[str, int], restated: int) -
         )
 
 
-def maintain(settings: Settings, engine_name: str = "embedded") -> dict[str, list[JobResult]]:
+def maintain(settings: Settings, engine: str = "embedded") -> dict[str, list[JobResult]]:
     """Run every table's maintenance jobs under the configured policy."""
+    known_engine(engine)
     with writer_lock(settings.lakehouse, "maintain", settings.lock_timeout_seconds, _quiet):
         lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
         lakehouse.tables()  # fail early, and clearly, when there is nothing to maintain yet
         tables = lakehouse.ensure_tables(settings)
-        if engine_name == "spark":
+        if engine == "spark":
             return _maintain_on_spark(settings, tables)
-        create_engine(engine_name, settings).close()  # an unknown name fails here, clearly
         from banklake.engines.embedded import rewrite_data_files
 
         return {name: run_maintenance(table, rewrite_data_files) for name, table in tables.items()}

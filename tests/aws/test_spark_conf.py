@@ -11,6 +11,7 @@ from banklake.aws.spark_conf import (
     glue_conf_argument,
     glue_federated,
     local_jdbc,
+    parse_bucket_arn,
     s3_tables_rest,
 )
 from banklake.errors import UsageError
@@ -91,3 +92,21 @@ def test_bad_names_say_what_is_wrong(arguments: tuple[str, str, str], problem: s
     for route in (s3_tables_rest, glue_federated):
         with pytest.raises(UsageError, match=problem):
             route(*arguments)
+
+
+def test_a_table_bucket_arn_gives_region_account_and_bucket() -> None:
+    arn = "arn:aws:s3tables:eu-west-1:123456789012:bucket/banking-lakehouse"
+    assert parse_bucket_arn(arn) == ("eu-west-1", "123456789012", "banking-lakehouse")
+
+
+@pytest.mark.parametrize(
+    "arn",
+    [
+        "arn:aws:s3:::banking-raw-data",  # a general purpose bucket
+        "arn:aws:s3tables:eu-west-1:1234:bucket/banking-lakehouse",
+        "banking-lakehouse",
+    ],
+)
+def test_anything_but_a_table_bucket_arn_is_refused(arn: str) -> None:
+    with pytest.raises(UsageError, match="is not a table bucket ARN like arn:aws:s3tables:"):
+        parse_bucket_arn(arn)

@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             lakehouse = Lakehouse.s3_tables(args["table_bucket_arn"], route, settings.namespace)
             engine = SparkEngine(settings, session=_glue_session(args))
-        result = run(settings, lakehouse=lakehouse, engine=engine, progress=_log)
+        result = run(settings, engine, progress=_log, lakehouse=lakehouse)
     loaded = [f for f in result.files if f.status != "rejected"]
     _log(
         f"batch {result.batch_id}: {len(loaded)} files loaded, {len(result.rejected)} refused, "

@@ -18,12 +18,25 @@ ENGINES = {
 }
 
 
-def create_engine(name: str, settings: Settings) -> Engine:
+def known_engine(name: str) -> str:
     if name not in ENGINES:
         raise UsageError(f"unknown engine {name!r}; choose one of: {', '.join(ENGINES)}")
-    module, _, attribute = ENGINES[name].partition(":")
+    return name
+
+
+def create_engine(name: str, settings: Settings) -> Engine:
+    module, _, attribute = ENGINES[known_engine(name)].partition(":")
     engine_class: type[Engine] = getattr(import_module(module), attribute)
     return engine_class(settings)
 
 
-__all__ = ["ENGINES", "Commit", "Engine", "FileCount", "Rows", "Staged", "create_engine"]
+__all__ = [
+    "ENGINES",
+    "Commit",
+    "Engine",
+    "FileCount",
+    "Rows",
+    "Staged",
+    "create_engine",
+    "known_engine",
+]

@@ -201,13 +201,9 @@ class Lakehouse:
         """An S3 Tables bucket through the route the job's Spark session uses too."""
         from pyiceberg.catalog import load_catalog
 
-        from banklake.aws.spark_conf import ROUTES, parse_bucket_arn
+        from banklake.aws.spark_conf import parse_bucket_arn
 
         region, account, bucket = parse_bucket_arn(bucket_arn)
-        if route not in ROUTES:
-            raise LakehouseError(
-                f"unknown catalog route {route!r}; choose one of: {', '.join(ROUTES)}"
-            )
         if route == "s3tables-rest":
             properties = {
                 "type": "rest",
@@ -217,12 +213,16 @@ class Lakehouse:
                 "rest.signing-name": "s3tables",
                 "rest.signing-region": region,
             }
-        else:
+        elif route == "glue-federated":
             properties = {
                 "type": "glue",
                 "glue.id": f"{account}:s3tablescatalog/{bucket}",
                 "glue.region": region,
             }
+        else:
+            raise LakehouseError(
+                f"{route!r} is not a route to S3 Tables; choose s3tables-rest or glue-federated"
+            )
         return cls(load_catalog(CATALOG_NAME, **properties), namespace)
 
     def ensure_tables(self, settings: Settings) -> dict[str, Table]:

@@ -28,7 +28,7 @@ from pyiceberg.table import Table
 from banklake.bronze.landing import UTF8_BOM, list_landing
 from banklake.config import Settings
 from banklake.contracts import TRANSACTIONS
-from banklake.errors import UsageError
+from banklake.engines import known_engine
 from banklake.lakehouse.catalog import Lakehouse
 from banklake.lakehouse.ledger import deliveries, holdings, records, take_new
 from banklake.lakehouse.policy import JOBS, job_status, policy_from_properties
@@ -99,12 +99,10 @@ def verify(settings: Settings, engine: str = "embedded") -> Verification:
 
 @contextmanager
 def _queries(settings: Settings, lakehouse: Lakehouse, engine: str) -> Iterator[Queries]:
-    if engine == "embedded":
+    if known_engine(engine) == "embedded":
         with LocalQueries(lakehouse, settings.table_bucket, settings.timezone) as queries:
             yield queries
         return
-    if engine != "spark":
-        raise UsageError(f"unknown engine {engine!r}; choose one of: embedded, spark")
     from banklake.engines.spark import SparkEngine, SparkQueries
 
     spark = SparkEngine(settings)
