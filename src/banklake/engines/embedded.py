@@ -23,7 +23,12 @@ from banklake.bronze.landing import LandingBatch, RejectedFile
 from banklake.bronze.reader import SOURCE_FILE
 from banklake.config import Settings
 from banklake.engines.base import Commit, Engine, FileCount, Rows, Staged, read_bronze
-from banklake.lakehouse.catalog import local_path, parquet_field_ids, replace_rows
+from banklake.lakehouse.catalog import (
+    catalog_errors,
+    local_path,
+    parquet_field_ids,
+    replace_rows,
+)
 from banklake.transform import Step, compile_sql, sql_literal
 
 _SOURCE_FILE = "source_file_name"  # the ENUM type of the batch's file names
@@ -92,12 +97,14 @@ class EmbeddedEngine(Engine):
 
     def commit(self, staged: Staged, replaced: Rows, summary: Mapping[str, str]) -> Commit:
         assert isinstance(staged, _Staged)
-        snapshot_id = replace_rows(staged.table, staged.files, replaced.prune, summary)
+        with catalog_errors(self.settings.lakehouse / "catalog.db"):
+            snapshot_id = replace_rows(staged.table, staged.files, replaced.prune, summary)
         return Commit(snapshot_id, len(staged.files))
 
     def append(self, table: Table, rows: pa.Table, summary: Mapping[str, str]) -> None:
         # An append cannot conflict with another writer: PyIceberg retries it on a lost race.
-        table.append(rows, snapshot_properties=dict(summary))
+        with catalog_errors(self.settings.lakehouse / "catalog.db"):
+            table.append(rows, snapshot_properties=dict(summary))
 
     def close(self) -> None:
         self.connection.close()
