@@ -60,7 +60,6 @@ class Staged:
 
     table: Table
     rows: int
-    data_files: int
 
 
 @dataclass(frozen=True)

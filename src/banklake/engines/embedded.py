@@ -114,7 +114,7 @@ class _Staged(Staged):
     """Parquet data files already in the table's folder, not yet in any snapshot."""
 
     def __init__(self, table: Table, files: list[DataFile]) -> None:
-        super().__init__(table, sum(f.record_count for f in files), len(files))
+        super().__init__(table, sum(f.record_count for f in files))
         self.files = files
 
 

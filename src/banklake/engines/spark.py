@@ -5,20 +5,18 @@ engines read and write the same tables; on AWS Glue it runs on the job's session
 catalog is S3 Tables (``banklake.aws.spark_conf``); ``spark.remote`` reaches a cluster through
 Spark Connect.
 
-Staging computes each output once and keeps it (cached) until the audit passes; a commit then
-replaces the selected rows in one Iceberg commit: an append when nothing is replaced, an
-overwrite when everything is, and otherwise a MERGE that deletes the selected rows and inserts
-the new ones (copy-on-write: only data files holding replaced rows are rewritten). Tables are
-created beforehand (``CREATE`` if missing, never CTAS or ``createOrReplace``, which S3 Tables
-refuses).
+Staging computes each output once and keeps it (a local checkpoint) until the audit passes; a
+commit then replaces the selected rows in one Iceberg commit: an append when nothing is
+replaced, an overwrite when everything is, and otherwise a MERGE that deletes the selected rows
+and inserts the new ones (copy-on-write: only data files holding replaced rows are rewritten).
+Tables are created beforehand (``CREATE`` if missing, never CTAS or ``createOrReplace``, which
+S3 Tables refuses).
 """
 
 from __future__ import annotations
 
-import random
 import shutil
 import tempfile
-import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -29,7 +27,7 @@ import pyarrow.parquet as pq
 import sqlglot
 from pyiceberg.table import Table
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameWriterV2, SparkSession
 from pyspark.sql import functions as F
 
 from banklake.aws.spark_conf import local_jdbc
@@ -38,12 +36,7 @@ from banklake.config import Settings
 from banklake.engines.base import Commit, Engine, FileCount, Rows, Staged, read_bronze
 from banklake.engines.spark_jars import MAVEN_PACKAGES, jars
 from banklake.errors import QueryError
-from banklake.lakehouse.catalog import (
-    COMMIT_ATTEMPTS,
-    COMMIT_BACKOFF_S,
-    Lakehouse,
-    catalog_errors,
-)
+from banklake.lakehouse.catalog import Lakehouse, catalog_errors, with_commit_retries
 from banklake.transform import Step, compile_sql
 from banklake.verify.query import Queries
 
@@ -98,7 +91,7 @@ class SparkEngine(Engine):
         frame = self._keep(
             result.select(*[F.col(f.name).cast(f.dataType).alias(f.name) for f in target.fields])
         )
-        return _Staged(table, frame.count(), 0, frame)
+        return _Staged(table, frame.count(), frame)
 
     def commit(self, staged: Staged, replaced: Rows, summary: Mapping[str, str]) -> Commit:
         assert isinstance(staged, _Staged)
@@ -112,19 +105,14 @@ class SparkEngine(Engine):
         )
         if not matched and staged.rows == 0:
             return Commit(None, 0)
-        for attempt in range(COMMIT_ATTEMPTS):
-            try:
-                with _catalog_errors(self.settings):
-                    self._write(name, staged.frame, replaced, matched, summary)
-                break
-            except Exception as error:
-                # Another writer (S3 Tables' compaction, say) changed files this commit
-                # replaces: redo it on the table's new state, as a MERGE, with backoff.
-                lost_race = "ValidationException" in str(error) or "CommitFailed" in str(error)
-                if not lost_race or attempt == COMMIT_ATTEMPTS - 1:
-                    raise
-                matched = True
-                time.sleep(min(COMMIT_BACKOFF_S * 2**attempt, 5.0) * random.uniform(0.5, 1.0))
+
+        def attempt(number: int) -> None:
+            # After a lost race (another writer, S3 Tables' compaction say, changed files this
+            # commit replaces), the redo is a MERGE on the table's new state.
+            with _catalog_errors(self.settings):
+                self._write(name, staged.frame, replaced, matched or number > 0, summary)
+
+        with_commit_retries(name, attempt, _lost_race)
         [current] = self.spark.sql(
             f"SELECT r.snapshot_id, s.summary['added-data-files'] AS added "
             f"FROM {name}.refs r JOIN {name}.snapshots s USING (snapshot_id) "
@@ -142,9 +130,7 @@ class SparkEngine(Engine):
         matched: bool,
         summary: Mapping[str, str],
     ) -> None:
-        writer = rows.writeTo(name)
-        for key, value in summary.items():
-            writer = writer.option(f"snapshot-property.{key}", value)
+        writer = _writer(rows, name, summary)
         if not matched:
             writer.append()
         elif replaced.everything:
@@ -154,9 +140,7 @@ class SparkEngine(Engine):
 
     def append(self, table: Table, rows: pa.Table, summary: Mapping[str, str]) -> None:
         self.register("_banklake_append", rows)
-        writer = self.spark.table("_banklake_append").writeTo(table_name(table))
-        for key, value in summary.items():
-            writer = writer.option(f"snapshot-property.{key}", value)
+        writer = _writer(self.spark.table("_banklake_append"), table_name(table), summary)
         with _catalog_errors(self.settings):
             writer.append()
 
@@ -222,9 +206,21 @@ class SparkQueries(Queries):
 
 
 class _Staged(Staged):
-    def __init__(self, table: Table, rows: int, data_files: int, frame: DataFrame) -> None:
-        super().__init__(table, rows, data_files)
+    def __init__(self, table: Table, rows: int, frame: DataFrame) -> None:
+        super().__init__(table, rows)
         self.frame = frame
+
+
+def _writer(rows: DataFrame, name: str, summary: Mapping[str, str]) -> DataFrameWriterV2:
+    """A write of ``rows`` to ``name`` whose snapshot records the ``summary`` properties."""
+    writer = rows.writeTo(name)
+    for key, value in summary.items():
+        writer = writer.option(f"snapshot-property.{key}", value)
+    return writer
+
+
+def _lost_race(error: Exception) -> bool:
+    return "ValidationException" in str(error) or "CommitFailed" in str(error)
 
 
 def table_name(table: Table) -> str:

@@ -13,10 +13,10 @@ import random
 import sqlite3
 import time
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 from pyiceberg.catalog import Catalog
@@ -59,6 +59,7 @@ from banklake.errors import LakehouseError
 from banklake.lakehouse.policy import policy_properties
 
 CATALOG_NAME = "banklake"
+T = TypeVar("T")
 FORMAT_VERSION = "2"  # Athena reads v2, and moving to v3 cannot be undone
 _SCALARS: dict[str, IcebergType] = {
     "boolean": BooleanType(),
@@ -303,18 +304,37 @@ def replace_rows(
     (S3 Tables' own compaction, say) is redone on the table's new state, with backoff. Returns
     the new snapshot id, or None when there was nothing to change.
     """
-    for attempt in range(COMMIT_ATTEMPTS):
-        try:
-            return _replace_rows(table, data_files, where, summary)
-        except (CommitFailedException, ValidationException) as error:
-            if attempt == COMMIT_ATTEMPTS - 1:
-                raise LakehouseError(
-                    f"could not commit to {'.'.join(table.name())} after {COMMIT_ATTEMPTS} "
-                    f"attempts; other writers keep changing it ({error}). Nothing of this "
-                    "batch is lost: run again once they are done"
-                ) from None
-            time.sleep(min(COMMIT_BACKOFF_S * 2**attempt, 5.0) * random.uniform(0.5, 1.0))
+
+    def attempt(number: int) -> int | None:
+        if number:
             table.refresh()
+        return _replace_rows(table, data_files, where, summary)
+
+    return with_commit_retries(
+        ".".join(table.name()),
+        attempt,
+        lambda error: isinstance(error, CommitFailedException | ValidationException),
+    )
+
+
+def with_commit_retries(
+    name: str, attempt: Callable[[int], T], lost_race: Callable[[Exception], bool]
+) -> T:
+    """Run ``attempt`` (given its number) until it does not lose a race with another writer,
+    with exponential backoff; give up, saying so, after ``COMMIT_ATTEMPTS``."""
+    for number in range(COMMIT_ATTEMPTS):
+        try:
+            return attempt(number)
+        except Exception as error:
+            if not lost_race(error):
+                raise
+            if number == COMMIT_ATTEMPTS - 1:
+                raise LakehouseError(
+                    f"could not commit to {name} after {COMMIT_ATTEMPTS} attempts; other "
+                    f"writers keep changing it ({error}). Nothing of this batch is lost: run "
+                    "again once they are done"
+                ) from None
+            time.sleep(min(COMMIT_BACKOFF_S * 2**number, 5.0) * random.uniform(0.5, 1.0))
     raise AssertionError("unreachable")
 
 
