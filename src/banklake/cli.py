@@ -5,22 +5,21 @@ Exit codes: 0 success, 1 verification failed, 2 a problem the message explains.
 
 from __future__ import annotations
 
-import functools
 import shutil
 import sys
-from collections.abc import Callable
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from banklake import progress
+from banklake.cli_common import Json, emit_json, errors_as_messages, out
 from banklake.config import Settings, load_settings
-from banklake.errors import BanklakeError, UsageError
+from banklake.errors import UsageError
 
 if TYPE_CHECKING:
     from banklake.pipeline import RunResult
@@ -31,7 +30,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_show_locals=False,  # locals can hold whole tables of data
 )
-out = Console(highlight=False)
 
 # Every command accepts both paths, so a script can pass the same pair to each of them.
 Landing = Annotated[Path | None, typer.Option(help="Landing zone root [default: ./landing]")]
@@ -45,7 +43,6 @@ UnusedLakehouse = Annotated[
     Path | None, typer.Option("--lakehouse", help="Accepted for uniform scripts; not used here")
 ]
 Reports = Annotated[Path | None, typer.Option(help="Report folder [default: ./reports]")]
-Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout")]
 EngineName = Annotated[
     str, typer.Option(help="Engine: embedded (DuckDB), or spark (needs `make spark-setup`)")
 ]
@@ -53,7 +50,6 @@ SparkRemote = Annotated[
     str | None,
     typer.Option(help="With --engine spark: a Spark Connect server, sc://HOST:PORT"),
 ]
-F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Snapshots(StrEnum):
@@ -62,18 +58,6 @@ class Snapshots(StrEnum):
 
 
 DEMO_MARKER = ".banklake-demo"
-
-
-def _errors_as_messages(command: F) -> F:
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return command(*args, **kwargs)
-        except BanklakeError as error:
-            Console(stderr=True, highlight=False).print(f"[red]error:[/red] {error}")
-            raise typer.Exit(error.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _with_spark_remote(settings: Settings, remote: str | None) -> Settings:
@@ -86,14 +70,8 @@ def _with_spark_remote(settings: Settings, remote: str | None) -> Settings:
     )
 
 
-def _emit_json(data: Any) -> None:
-    from banklake.verify.report import to_json
-
-    sys.stdout.write(to_json(data) + "\n")
-
-
 @app.command()
-@_errors_as_messages
+@errors_as_messages
 def generate(
     customers: Annotated[int, typer.Option(help="Number of customers")] = 10_000,
     accounts: Annotated[
@@ -147,7 +125,7 @@ def generate(
         "defects_manifest": str(files.manifest) if files.manifest else None,
     }
     if json_output:
-        _emit_json(result)
+        emit_json(result)
         return
     out.print(
         f"Generated {transactions:,} transactions over {days} days "
@@ -157,7 +135,7 @@ def generate(
 
 
 @app.command()
-@_errors_as_messages
+@errors_as_messages
 def run(
     landing: Landing = None,
     lakehouse: LakehousePath = None,
@@ -193,7 +171,7 @@ def run(
 
 def _report_run(result: RunResult, json_output: bool) -> None:
     if json_output:
-        _emit_json(result.to_dict())
+        emit_json(result.to_dict())
     elif not result.files:
         out.print(f"Nothing new to load ({result.unchanged_files:,} files already loaded).")
     else:
@@ -235,7 +213,7 @@ def _report_run(result: RunResult, json_output: bool) -> None:
 
 
 @app.command()
-@_errors_as_messages
+@errors_as_messages
 def verify(
     landing: Landing = None,
     lakehouse: LakehousePath = None,
@@ -254,7 +232,7 @@ def verify(
     verification = run_checks(settings, engine)
     markdown, machine = write_reports(verification, settings.reports)
     if json_output:
-        _emit_json(verification.to_dict())
+        emit_json(verification.to_dict())
     else:
         for check in verification.checks:
             mark = "[green]pass[/green]" if check.passed else "[red]FAIL[/red]"
@@ -274,7 +252,7 @@ def verify(
 
 
 @app.command()
-@_errors_as_messages
+@errors_as_messages
 def query(
     sql: Annotated[str, typer.Argument(help="Athena (Trino) SQL")],
     lakehouse: LakehousePath = None,
@@ -294,7 +272,7 @@ def query(
     with LocalQueries(lakehouse_, settings.table_bucket, settings.timezone) as queries:
         result = queries.query(sql)
     if output_format == "json":
-        _emit_json(result.to_pylist())
+        emit_json(result.to_pylist())
     elif output_format == "csv":
         sink = pacsv.CSVWriter(sys.stdout.buffer, result.schema)
         sink.write_table(result)
@@ -311,7 +289,7 @@ app.add_typer(quarantine_app, name="quarantine")
 
 
 @quarantine_app.command("list")
-@_errors_as_messages
+@errors_as_messages
 def quarantine_list(
     entity: Annotated[str | None, typer.Option(help="customers, accounts or transactions")] = None,
     rule: Annotated[str | None, typer.Option(help="Only rows that failed this rule id")] = None,
@@ -353,7 +331,7 @@ def quarantine_list(
             f"ORDER BY source_file, line_number LIMIT {max(limit, 0)}"
         ).to_pylist()
     if json_output:
-        _emit_json({"total": total, "rows": rows})
+        emit_json({"total": total, "rows": rows})
         return
     table = Table(
         "entity", "where", "rules", "reasons", "resolved by", title=f"{total:,} quarantined rows"
@@ -373,7 +351,7 @@ def quarantine_list(
 
 
 @quarantine_app.command("replay")
-@_errors_as_messages
+@errors_as_messages
 def quarantine_replay(
     landing: Landing = None,
     lakehouse: LakehousePath = None,
@@ -395,7 +373,7 @@ def quarantine_replay(
 
 
 @app.command()
-@_errors_as_messages
+@errors_as_messages
 def maintain(
     lakehouse: LakehousePath = None,
     landing: UnusedLanding = None,
@@ -411,7 +389,7 @@ def maintain(
         say("maintaining tables")
         results = run_maintenance(settings, engine)
     if json_output:
-        _emit_json({name: [vars(job) for job in jobs] for name, jobs in results.items()})
+        emit_json({name: [vars(job) for job in jobs] for name, jobs in results.items()})
         return
     table = Table("table", "job", "status", "before → after")
     for name, jobs in results.items():
@@ -421,7 +399,7 @@ def maintain(
 
 
 @app.command()
-@_errors_as_messages
+@errors_as_messages
 def demo(
     landing: Landing = None,
     lakehouse: LakehousePath = None,
@@ -462,6 +440,14 @@ def _reset_demo_folder(folder: Path) -> None:
     folder.mkdir(parents=True)
     (folder / DEMO_MARKER).write_text("made by banklake demo; the demo may replace this folder\n")
 
+
+def _add_aws_commands() -> None:
+    from banklake.aws.cli import aws_app
+
+    app.add_typer(aws_app, name="aws")
+
+
+_add_aws_commands()
 
 if __name__ == "__main__":
     app()

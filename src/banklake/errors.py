@@ -42,3 +42,7 @@ class QueryError(BanklakeError):
 
 class AuditError(BanklakeError):
     """A batch's outputs did not add up before publishing; nothing was committed."""
+
+
+class AwsError(BanklakeError):
+    """An AWS call failed, or a deployment, job or query ended badly."""

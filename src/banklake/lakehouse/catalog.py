@@ -247,17 +247,7 @@ class Lakehouse:
             contract.identifier(self.namespace),
             schema=iceberg_schema(contract),
             partition_spec=partition_spec(contract),
-            properties={
-                "format-version": FORMAT_VERSION,
-                "write.format.default": "parquet",
-                # Loads replace rows by source file: with whole (not truncated) bounds, a data
-                # file holding none of a batch's files is skipped without reading it.
-                **(
-                    {"write.metadata.metrics.column.source_file": "full"}
-                    if "source_file" in contract.column_names
-                    else {}
-                ),
-            },
+            properties=creation_properties(contract),
         )
 
     def table(self, contract: TableContract) -> Table:
@@ -271,6 +261,21 @@ class Lakehouse:
 
     def tables(self, contracts: Iterable[TableContract] = TABLES) -> dict[str, Table]:
         return {contract.name: self.table(contract) for contract in contracts}
+
+
+def creation_properties(contract: TableContract) -> dict[str, str]:
+    """The properties a contract table is created with, here and in the AWS templates."""
+    return {
+        "format-version": FORMAT_VERSION,
+        "write.format.default": "parquet",
+        # Loads replace rows by source file: with whole (not truncated) bounds, a data file
+        # holding none of a batch's files is skipped without reading it.
+        **(
+            {"write.metadata.metrics.column.source_file": "full"}
+            if "source_file" in contract.column_names
+            else {}
+        ),
+    }
 
 
 def table_properties(settings: Settings) -> dict[str, str]:

@@ -113,7 +113,7 @@ def _business(check: Check) -> list[str]:
         "",
         *_rows_table(d["corrected_result"]),
         "",
-        "Re-computed independently through a PyIceberg scan: "
+        f"Re-computed independently through {d.get('independent_how', 'a PyIceberg scan')}: "
         + ", ".join(f"{c} {v}" for c, v in d["independent_result"]),
     ]
 

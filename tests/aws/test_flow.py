@@ -1,0 +1,233 @@
+"""deploy → upload → run → verify → report → destroy, as a user runs it, against a moto server.
+
+moto lacks some of what the flow touches; ``stand_ins`` says how each gap is filled. The S3
+Tables maintenance calls, which moto lacks too, are answered by ``botocore.stub.Stubber``,
+which still checks each request against the service's model.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.stub import Stubber
+from tests.aws.stand_ins import athena_runs_on, create_skipped_resources
+from typer.testing import CliRunner
+
+from banklake.aws import cli as aws_cli
+from banklake.aws.artifacts import SCRIPT_KEY, WHEEL_KEY
+from banklake.aws.glue_job import _local_landing
+from banklake.aws.session import AwsTarget
+from banklake.cli import app
+from banklake.config import load_settings
+from banklake.contracts import TABLES
+from banklake.lakehouse.policy import COMPACTION, JOBS, SNAPSHOT_MANAGEMENT
+from banklake.pipeline import run
+from banklake.verify.checks import verify as verify_locally
+
+REGION = "us-east-1"  # moto serves S3 Tables in us-east-1, us-east-2 and us-west-2 only
+runner = CliRunner()
+
+
+def banklake(endpoint: str, *args: str | Path, region: str = REGION) -> Any:
+    """Run ``banklake aws ...`` with --json; the parsed output (the process must succeed)."""
+    command = ["aws", *map(str, args), "--region", region, "--endpoint-url", endpoint, "--json"]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.stderr + result.stdout
+    return json.loads(result.stdout) if result.stdout.strip() else None
+
+
+def maintenance_answers(
+    target: AwsTarget, table_bucket_arn: str, *, disabled: tuple[str, ...] = ()
+) -> Any:
+    """An s3tables client whose maintenance calls are stubbed, one table after another."""
+    client = boto3.client("s3tables", region_name=target.region_name)
+    stub = Stubber(client)
+    for contract in TABLES:
+        where = {"tableBucketARN": table_bucket_arn, "namespace": "analytics_db"}
+        where["name"] = contract.name
+        arn = f"{table_bucket_arn}/table/{contract.name}"
+        configuration = {
+            COMPACTION: {
+                "status": "disabled" if contract.name in disabled else "enabled",
+                "settings": {COMPACTION: {"targetFileSizeMB": 512, "strategy": "auto"}},
+            },
+            SNAPSHOT_MANAGEMENT: {
+                "status": "enabled",
+                "settings": {
+                    SNAPSHOT_MANAGEMENT: {"minSnapshotsToKeep": 1, "maxSnapshotAgeHours": 120}
+                },
+            },
+        }
+        stub.add_response(
+            "get_table_maintenance_configuration",
+            {"tableARN": arn, "configuration": copy.deepcopy(configuration)},
+            where,
+        )
+        if contract.name in disabled:
+            stub.add_response(
+                "put_table_maintenance_configuration",
+                {},
+                {
+                    **where,
+                    "type": COMPACTION,
+                    "value": {
+                        "status": "enabled",
+                        "settings": {COMPACTION: {"targetFileSizeMB": 512}},
+                    },
+                },
+            )
+            configuration[COMPACTION]["status"] = "enabled"
+            stub.add_response(
+                "get_table_maintenance_configuration",
+                {"tableARN": arn, "configuration": configuration},
+                where,
+            )
+        stub.add_response(
+            "get_table_maintenance_job_status",
+            {"tableARN": arn, "status": {job: {"status": "Not_Yet_Run"} for job in JOBS}},
+            where,
+        )
+    stub.activate()
+    return client, stub
+
+
+@pytest.fixture
+def stubbed_maintenance(aws: str, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Route ``banklake aws``'s s3tables client to the stubbed one made by the test."""
+    clients: dict[str, Any] = {}
+
+    def target(profile: str | None, region: str | None, endpoint_url: str | None) -> AwsTarget:
+        made = AwsTarget(profile=profile, region=region, endpoint_url=endpoint_url)
+        made._clients.update(clients)
+        return made
+
+    monkeypatch.setattr(aws_cli, "_target", target)
+    return clients
+
+
+def test_deploy_upload_run_verify_report_destroy(
+    aws: str,
+    landing: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    stubbed_maintenance: dict[str, Any],
+) -> None:
+    target = AwsTarget(region=REGION, endpoint_url=aws)
+
+    deployed = banklake(aws, "deploy", "--integration", "create")
+    outputs = deployed["outputs"]
+    bucket = outputs["landing_bucket"]
+    assert bucket == f"banking-raw-data-123456789012-{REGION}"
+    assert outputs["athena_catalog"] == "s3tablescatalog/banking-lakehouse"
+    assert deployed["uploaded"] == [f"s3://{bucket}/{SCRIPT_KEY}", f"s3://{bucket}/{WHEEL_KEY}"]
+    stack = target.client("cloudformation").describe_stacks(StackName="banklake")["Stacks"][0]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert parameters["CreateAnalyticsIntegration"] == "true"
+    assert parameters["WheelKey"] == WHEEL_KEY
+    raw = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    created = create_skipped_resources(target, "banklake", raw)
+    assert {"TableBucket", "Namespace", "GlueJob", "AthenaWorkGroup"} <= set(created)
+
+    # The Glue job runs banklake's script with the stack's arguments.
+    job = target.client("glue").get_job(JobName="banklake-etl")["Job"]
+    assert job["Command"]["ScriptLocation"] == f"s3://{bucket}/{SCRIPT_KEY}"
+    assert job["DefaultArguments"]["--additional-python-modules"] == f"s3://{bucket}/{WHEEL_KEY}"
+    assert job["DefaultArguments"]["--landing"] == f"s3://{bucket}/landing/"
+    assert job["GlueVersion"] == "5.1"
+
+    # The bucket refuses requests that do not use TLS. The emulator speaks plain HTTP only, so
+    # once that is shown, the rest of the flow goes on without the policy.
+    refused = runner.invoke(
+        app, ["aws", "upload", "--landing", str(landing), "--region", REGION, "--endpoint-url", aws]
+    )
+    assert refused.exit_code == 2
+    assert "Forbidden" in refused.stderr
+    target.client("s3").delete_bucket_policy(Bucket=bucket)
+
+    first = banklake(aws, "upload", "--landing", landing)
+    assert len(first["uploaded"]) == len(list(landing.rglob("*.csv")))
+    again = banklake(aws, "upload", "--landing", landing)
+    assert (again["uploaded"], again["unchanged"]) == ([], len(first["uploaded"]))
+
+    finished = banklake(aws, "run")
+    assert finished["state"] == "SUCCEEDED"
+    assert any(
+        run["Id"] == finished["run_id"]
+        for run in target.client("glue").get_job_runs(JobName="banklake-etl")["JobRuns"]
+    )
+    assert finished["console"].endswith(f"#/job/banklake-etl/run/{finished['run_id']}")
+
+    # moto's job run loads nothing: load what the job loads, from the uploaded files.
+    copy = _local_landing(f"s3://{bucket}/landing", tmp_path / "copy")
+    settings = load_settings(landing=copy, lakehouse=tmp_path / "tables")
+    run(settings)
+    local = verify_locally(settings)
+
+    table_bucket = outputs["table_bucket_arn"]
+    client, stub = maintenance_answers(target, table_bucket, disabled=("quarantine",))
+    stubbed_maintenance["s3tables"] = client
+    with athena_runs_on(settings.lakehouse, "banking-lakehouse") as queries:
+        verified = banklake(aws, "verify", "--fix")
+    stub.assert_no_pending_responses()
+    assert verified["passed"], verified
+    integrity, business, maintenance = verified["checks"]
+    assert integrity["details"]["rows_in_gold"] == local.checks[0].details["rows_in_gold"]
+    assert integrity["details"]["rows_read"] == local.checks[0].details["rows_read"]
+    assert business["details"]["corrected_result"] == [
+        {**row, "total_volume": str(row["total_volume"])}
+        for row in local.checks[1].details["corrected_result"]
+    ]
+    assert maintenance["details"]["enabled_now"] == ["quarantine"]
+    assert maintenance["details"]["glue_job"]["state"] == "SUCCEEDED"
+    # Every query named the seed's catalog as Athena needs it, or ran in the stack's context.
+    assert all('"s3tablescatalog".' not in query for query in queries)
+    assert any('"s3tablescatalog/banking-lakehouse"."analytics_db"' in q for q in queries)
+
+    client, stub = maintenance_answers(target, table_bucket)
+    stubbed_maintenance["s3tables"] = client
+    with athena_runs_on(settings.lakehouse, "banking-lakehouse"):
+        reported = banklake(aws, "report", "--reports", tmp_path / "reports")
+    assert reported["passed"]
+    markdown = Path(reported["markdown"]).read_text()
+    assert "Test 3: automatic compaction enabled" in markdown
+    assert "a second Athena query" in markdown
+
+    del stubbed_maintenance["s3tables"]
+    destroyed = banklake(aws, "destroy", "--yes", "--force")
+    assert destroyed["deleted_stack"]
+    assert "bucket s3://" + bucket in destroyed["deleted_data"]
+    assert target.client("s3tables").list_table_buckets()["tableBuckets"] == []
+    assert bucket not in [b["Name"] for b in target.client("s3").list_buckets()["Buckets"]]
+
+
+def test_destroy_keeps_the_data_unless_forced(aws: str) -> None:
+    region = "us-west-2"
+    target = AwsTarget(region=region, endpoint_url=aws)
+    deployed = banklake(aws, "deploy", "--integration", "skip", "--stack", "kept", region=region)
+    bucket = deployed["outputs"]["landing_bucket"]
+
+    result = runner.invoke(
+        app, ["aws", "destroy", "--stack", "kept", "--region", region, "--endpoint-url", aws],
+        input="y\n",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    asked = " ".join(result.stderr.split())
+    assert "(the landing bucket, table bucket and tables are kept)?" in asked
+    assert "DELETE ITS DATA" not in asked
+    assert "Kept: the landing bucket" in result.stdout
+    assert bucket in [b["Name"] for b in target.client("s3").list_buckets()["Buckets"]]
+    stacks = target.client("cloudformation").list_stacks()["StackSummaries"]
+    assert [s["StackStatus"] for s in stacks if s["StackName"] == "kept"] == ["DELETE_COMPLETE"]
+
+
+def test_destroy_asks_first(aws: str) -> None:
+    result = runner.invoke(
+        app, ["aws", "destroy", "--region", REGION, "--endpoint-url", aws, "--force"], input="n\n"
+    )
+    assert result.exit_code == 1
+    assert "DELETE ITS DATA" in result.stderr
