@@ -7,18 +7,21 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 INSTALLED_DEV := $(VENV)/.installed-dev
 INSTALLED_SPARK := $(VENV)/.installed-spark
+# checkov pins old packaging and more, so it gets its own environment.
+CHECKOV_VENV := .venv-checkov
+INSTALLED_CHECKOV := $(CHECKOV_VENV)/.installed
 # Debian packages, as root or through sudo.
 APT_INSTALL := $(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$$@"' apt
 
-.PHONY: demo test lint bench clean spark-setup
+.PHONY: demo test lint bench clean spark-setup checkov-setup
 
 demo: $(INSTALLED)
 	$(BIN)/banklake demo
 
-test: $(INSTALLED_DEV) spark-setup
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+test: $(INSTALLED_DEV) spark-setup checkov-setup
+	$(BIN)/ruff check src tests benchmarks infra/checkov
+	$(BIN)/ruff format --check src tests benchmarks infra/checkov
 	$(BIN)/mypy
 	$(BIN)/pytest
 
@@ -50,5 +53,17 @@ $(INSTALLED_SPARK): pyproject.toml constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -c constraints.txt -e '.[dev,spark]'
 	touch $(INSTALLED) $(INSTALLED_DEV) $@
 
+# checkov, which tests/infra runs over infra/ (offline, with the checks in infra/checkov/checks).
+checkov-setup: $(INSTALLED_CHECKOV)
+
+$(CHECKOV_VENV)/bin/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "checkov-setup needs Python 3.11 or newer"'
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip
+
+$(INSTALLED_CHECKOV): infra/checkov/requirements.txt | $(CHECKOV_VENV)/bin/python
+	$(CHECKOV_VENV)/bin/pip install --quiet -r infra/checkov/requirements.txt
+	touch $@
+
 clean:
-	rm -rf $(VENV) landing lakehouse reports benchmarks/work .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) landing lakehouse reports benchmarks/work .pytest_cache .mypy_cache .ruff_cache

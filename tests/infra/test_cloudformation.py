@@ -1,0 +1,213 @@
+"""The CloudFormation template: cfn-lint clean, tables from the contracts, least privilege."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import lint_file
+from cfnlint.decode import cfn_yaml
+
+from banklake.aws.spark_conf import glue_conf_argument, glue_federated, s3_tables_rest
+from banklake.aws.tables import iceberg_metadata
+from banklake.contracts import TABLES
+
+TEMPLATE = Path(__file__).parents[2] / "infra" / "cloudformation" / "banklake.yaml"
+S3TABLES_ACTIONS = {
+    "s3tables:GetTableBucket",
+    "s3tables:GetNamespace",
+    "s3tables:ListNamespaces",
+    "s3tables:CreateNamespace",
+    "s3tables:GetTable",
+    "s3tables:ListTables",
+    "s3tables:CreateTable",
+    "s3tables:GetTableMetadataLocation",
+    "s3tables:UpdateTableMetadataLocation",
+    "s3tables:GetTableData",
+    "s3tables:PutTableData",
+}
+
+
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    loaded: dict[str, Any] = cfn_yaml.load(str(TEMPLATE))
+    return loaded
+
+
+def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def test_cfn_lint_is_clean() -> None:
+    matches = lint_file(TEMPLATE)
+    assert not matches, "\n".join(str(m) for m in matches)
+
+
+def test_tables_are_the_contracts(template: dict[str, Any]) -> None:
+    tables = {
+        t["Properties"]["TableName"]: t for t in of_type(template, "AWS::S3Tables::Table").values()
+    }
+    assert set(tables) == {contract.name for contract in TABLES}
+    for contract in TABLES:
+        declared = tables[contract.name]
+        assert declared["Properties"]["IcebergMetadata"] == iceberg_metadata(contract), (
+            f"{contract.name}: the template's schema differs from banklake.contracts; "
+            "render it with banklake.aws.tables.iceberg_metadata"
+        )
+        assert declared["Properties"]["Namespace"] == {"Ref": "NamespaceName"}
+        assert declared["Properties"]["OpenTableFormat"] == "ICEBERG"
+
+
+def test_gold_is_partitioned_by_month_and_every_table_is_format_2(template: dict[str, Any]) -> None:
+    tables = of_type(template, "AWS::S3Tables::Table")
+    gold = tables["EnrichedTransactionsTable"]["Properties"]["IcebergMetadata"]
+    assert gold["IcebergPartitionSpec"]["Fields"] == [
+        {"FieldId": 1000, "Name": "tx_date_month", "SourceId": 7, "Transform": "month"}
+    ]
+    fields = gold["IcebergSchemaV2"]["SchemaV2FieldList"]
+    assert next(f for f in fields if f["Id"] == 7)["Name"] == "tx_date"
+    assert all(
+        t["Properties"]["IcebergMetadata"]["TableProperties"]["format-version"] == "2"
+        for t in tables.values()
+    )
+
+
+def test_every_table_compacts_and_manages_snapshots(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    size = parameters["CompactionTargetFileSizeMB"]
+    assert (size["MinValue"], size["MaxValue"], size["Default"]) == (64, 512, 512)
+    for name, table in of_type(template, "AWS::S3Tables::Table").items():
+        properties = table["Properties"]
+        assert properties["Compaction"] == {
+            "Status": "enabled",  # lower case here, unlike the table bucket's Enabled
+            "TargetFileSizeMB": {"Ref": "CompactionTargetFileSizeMB"},
+        }, name
+        assert properties["SnapshotManagement"]["Status"] == "enabled", name
+
+
+def test_data_is_kept_when_the_stack_goes_or_a_table_would_be_replaced(
+    template: dict[str, Any],
+) -> None:
+    kinds = ("AWS::S3Tables::Table", "AWS::S3Tables::TableBucket", "AWS::S3Tables::Namespace")
+    for kind in (*kinds, "AWS::S3::Bucket"):
+        for name, resource in of_type(template, kind).items():
+            assert resource["DeletionPolicy"] == "Retain", name
+            assert resource["UpdateReplacePolicy"] == "Retain", name
+
+
+def test_names(template: dict[str, Any]) -> None:
+    parameters = template["Parameters"]
+    assert parameters["TableBucketName"]["Default"] == "banking-lakehouse"
+    assert parameters["NamespaceName"]["Default"] == "analytics_db"
+    landing = template["Resources"]["LandingBucket"]["Properties"]
+    assert landing["BucketName"] == {"Fn::Sub": "banking-raw-data-${AWS::AccountId}-${AWS::Region}"}
+    for contract in TABLES:
+        assert re.fullmatch(r"[0-9a-z_]+", contract.name)
+        assert all(re.fullmatch(r"[0-9a-z_]+", c) for c in contract.column_names)
+
+
+def test_landing_bucket_is_private_encrypted_versioned_and_tls_only(
+    template: dict[str, Any],
+) -> None:
+    bucket = template["Resources"]["LandingBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
+    (deny,) = template["Resources"]["LandingBucketPolicy"]["Properties"]["PolicyDocument"][
+        "Statement"
+    ]
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+    table_bucket = template["Resources"]["TableBucket"]["Properties"]
+    assert table_bucket["UnreferencedFileRemoval"]["Status"] == "Enabled"
+    assert table_bucket["EncryptionConfiguration"] == {"SSEAlgorithm": "AES256"}
+
+
+def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+    """The job role's statements, both catalog routes' conditional ones included."""
+    (policy,) = template["Resources"]["GlueJobRole"]["Properties"]["Policies"]
+    found = []
+    for statement in policy["PolicyDocument"]["Statement"]:
+        if "Fn::If" in statement:
+            _condition, *branches = statement["Fn::If"]
+            found += [b for b in branches if b != {"Ref": "AWS::NoValue"}]
+        else:
+            found.append(statement)
+    return found
+
+
+def test_job_role_names_every_action_on_named_resources(template: dict[str, Any]) -> None:
+    statements = _statements(template)
+    actions = [
+        a
+        for s in statements
+        for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+    ]
+    assert not [a for a in actions if "*" in a], "wildcard actions"
+    assert {a for a in actions if a.startswith("s3tables:")} == S3TABLES_ACTIONS
+    for statement in statements:
+        assert statement["Effect"] == "Allow"
+        if statement["Sid"] != "LakeFormationCredentials":  # GetDataAccess has no resource
+            assert statement["Resource"] != "*", statement["Sid"]
+    writes = next(s for s in statements if s["Sid"] == "WriteScratch")
+    assert writes["Resource"] == {"Fn::Sub": "${LandingBucket.Arn}/glue/temp/*"}
+    reads = next(s for s in statements if s["Sid"] == "ReadLandingAndArtifacts")
+    assert reads["Action"] == "s3:GetObject"
+
+
+def _sub(text: str, values: dict[str, str]) -> str:
+    return re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], text)
+
+
+def test_glue_job(template: dict[str, Any]) -> None:
+    job = template["Resources"]["GlueJob"]["Properties"]
+    assert job["GlueVersion"] == {"Ref": "GlueVersion"}
+    assert template["Parameters"]["GlueVersion"]["Default"] == "5.1"
+    assert job["WorkerType"] == {"Ref": "WorkerType"}
+    assert job["NumberOfWorkers"] == {"Ref": "NumberOfWorkers"}
+    assert job["ExecutionProperty"] == {"MaxConcurrentRuns": 1}  # one writer at a time
+    assert job["Command"]["Name"] == "glueetl"
+    arguments = job["DefaultArguments"]
+    assert arguments["--datalake-formats"] == "iceberg"
+    assert arguments["--additional-python-modules"] == {
+        "Fn::Sub": "s3://${LandingBucket}/${WheelKey}"
+    }
+    values = {
+        "AWS::Region": "eu-west-1",
+        "AWS::AccountId": "123456789012",
+        "AWS::Partition": "aws",
+        "TableBucketName": "banking-lakehouse",
+    }
+    rest, federated = (
+        _sub(branch["Fn::Sub"], values) for branch in arguments["--conf"]["Fn::If"][1:]
+    )
+    assert rest == glue_conf_argument(
+        s3_tables_rest("eu-west-1", "123456789012", "banking-lakehouse")
+    )
+    assert federated == glue_conf_argument(
+        glue_federated("eu-west-1", "123456789012", "banking-lakehouse")
+    )
+
+
+def test_athena_workgroup(template: dict[str, Any]) -> None:
+    configuration = template["Resources"]["AthenaWorkGroup"]["Properties"]["WorkGroupConfiguration"]
+    assert configuration["EngineVersion"] == {"SelectedEngineVersion": "Athena engine version 3"}
+    assert configuration["BytesScannedCutoffPerQuery"] == {"Ref": "AthenaBytesScannedCutoff"}
+    assert configuration["EnforceWorkGroupConfiguration"] is True
+    results = configuration["ResultConfiguration"]
+    assert results["EncryptionConfiguration"] == {"EncryptionOption": "SSE_S3"}  # not KMS
+    assert results["OutputLocation"] == {"Fn::Sub": "s3://${LandingBucket}/athena-results/"}
+
+
+def test_the_analytics_integration_is_optional_and_kept(template: dict[str, Any]) -> None:
+    integration = template["Resources"]["AnalyticsIntegration"]
+    assert integration["Condition"] == "CreateIntegration"
+    assert template["Parameters"]["CreateAnalyticsIntegration"]["Default"] == "false"
+    assert integration["DeletionPolicy"] == "Retain"
+    properties = integration["Properties"]
+    assert properties["Name"] == "s3tablescatalog"
+    assert properties["FederatedCatalog"]["ConnectionName"] == "aws:s3tables"
+    assert properties["AllowFullTableExternalDataAccess"] == "True"
