@@ -19,9 +19,10 @@ from tests.aws.stand_ins import athena_runs_on, create_skipped_resources
 from typer.testing import CliRunner
 
 from banklake.aws import cli as aws_cli
-from banklake.aws.artifacts import SCRIPT_KEY, WHEEL_KEY
+from banklake.aws.artifacts import SCRIPT_KEY, WHEEL_KEY, upload_landing
 from banklake.aws.glue_job import _local_landing
 from banklake.aws.session import AwsTarget
+from banklake.aws.stack import StackOutputs
 from banklake.cli import app
 from banklake.config import load_settings
 from banklake.contracts import TABLES
@@ -130,6 +131,12 @@ def test_deploy_upload_run_verify_report_destroy(
     assert parameters["CreateAnalyticsIntegration"] == "true"
     assert parameters["WheelKey"] == WHEEL_KEY
     raw = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
+    # Deploying again updates the stack in place (here: a bigger Glue job).
+    updated = banklake(aws, "deploy", "--integration", "create", "--workers", "4")
+    assert updated["outputs"] == outputs
+    stack = target.client("cloudformation").describe_stacks(StackName="banklake")["Stacks"][0]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert (stack["StackStatus"], parameters["NumberOfWorkers"]) == ("UPDATE_COMPLETE", "4")
     created = create_skipped_resources(target, "banklake", raw)
     assert {"TableBucket", "Namespace", "GlueJob", "AthenaWorkGroup"} <= set(created)
 
@@ -196,6 +203,7 @@ def test_deploy_upload_run_verify_report_destroy(
     markdown = Path(reported["markdown"]).read_text()
     assert "Test 3: automatic compaction enabled" in markdown
     assert "a second Athena query" in markdown
+    assert f"Glue job banklake-etl, last run {finished['run_id']}: SUCCEEDED." in markdown
 
     del stubbed_maintenance["s3tables"]
     destroyed = banklake(aws, "destroy", "--yes", "--force")
@@ -226,8 +234,63 @@ def test_destroy_keeps_the_data_unless_forced(aws: str) -> None:
 
 
 def test_destroy_asks_first(aws: str) -> None:
+    region = "us-east-2"
+    banklake(aws, "deploy", "--integration", "skip", "--stack", "asked", region=region)
     result = runner.invoke(
-        app, ["aws", "destroy", "--region", REGION, "--endpoint-url", aws, "--force"], input="n\n"
+        app,
+        [
+            "aws",
+            "destroy",
+            "--stack",
+            "asked",
+            "--force",
+            "--region",
+            region,
+            "--endpoint-url",
+            aws,
+        ],
+        input="n\n",
     )
     assert result.exit_code == 1
     assert "DELETE ITS DATA" in result.stderr
+    target = AwsTarget(region=region, endpoint_url=aws)
+    (stack,) = target.client("cloudformation").describe_stacks(StackName="asked")["Stacks"]
+    assert stack["StackStatus"] == "CREATE_COMPLETE"
+
+
+def test_forcing_needs_the_stack_that_names_the_data(aws: str) -> None:
+    result = runner.invoke(
+        app, ["aws", "destroy", "--stack", "gone", "--force", "--yes", "--region", REGION,
+              "--endpoint-url", aws],
+    )  # fmt: skip
+    assert result.exit_code == 2
+    assert "there is no stack 'gone' in us-east-1" in result.stderr
+
+
+def test_upload_recognises_unchanged_files_uploaded_in_parts(aws: str, tmp_path: Path) -> None:
+    target = AwsTarget(region=REGION, endpoint_url=aws)
+    target.client("s3").create_bucket(Bucket="parts")
+    stack = StackOutputs("parts", "s3://parts/landing/", "", "analytics_db", "", "", "")
+    landing = tmp_path / "landing"
+    (landing / "transactions").mkdir(parents=True)
+    big = landing / "transactions" / "transactions_2026-01-01.csv"
+    big.write_bytes(b"tx_id,account_id,amount,tx_type,timestamp\n" + b"x" * (17 << 20))
+    (landing / "customers").mkdir()
+    small = landing / "customers" / "customers_2026-01-01.csv"
+    small.write_bytes(b"customer_id,name,email,country\n")
+
+    first = upload_landing(target, stack, landing)
+    assert sorted(first.uploaded) == [
+        "landing/customers/customers_2026-01-01.csv",
+        "landing/transactions/transactions_2026-01-01.csv",
+    ]
+    head = target.client("s3").head_object(Bucket="parts", Key=first.uploaded[1])
+    assert head["ETag"].endswith('-3"')  # three 8 MB parts: the ETag is not the file's MD5
+    assert (upload_landing(target, stack, landing).uploaded, first.unchanged) == ([], 0)
+
+    small.write_bytes(b"customer_id,name,email,country\nCUST_1,A,a@b.io,UK\n")
+    changed = upload_landing(target, stack, landing)
+    assert (changed.uploaded, changed.unchanged) == (
+        ["landing/customers/customers_2026-01-01.csv"],
+        1,
+    )

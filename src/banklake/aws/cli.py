@@ -263,12 +263,13 @@ def destroy(
     json_output: Json = False,
 ) -> None:
     """Delete the stack. The data (landing bucket, table bucket, tables) stays unless --force."""
-    from banklake.aws.stack import describe, outputs
     from banklake.aws.stack import destroy as destroy_stack
+    from banklake.aws.stack import outputs
     from banklake.aws.teardown import delete_data
 
     target = _target(profile, region, endpoint_url)
-    deployed = outputs(target, stack) if force and describe(target, stack) else None
+    # --force deletes what the stack names, so the stack must still be there to name it.
+    deployed = outputs(target, stack) if force else None
     what = (
         "and DELETE ITS DATA: every table, the table bucket and the landing bucket with all "
         "object versions"

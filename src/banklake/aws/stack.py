@@ -79,7 +79,9 @@ def outputs(target: AwsTarget, stack: str) -> StackOutputs:
         raise AwsError(
             f"there is no stack {stack!r} in {target.region_name}; run `banklake aws deploy` first"
         )
-    if not found["StackStatus"].endswith("_COMPLETE") or "ROLLBACK" in found["StackStatus"]:
+    # After a failed update the stack rolls back to its last good state, which is usable.
+    status = found["StackStatus"]
+    if not status.endswith("_COMPLETE") or status in ("ROLLBACK_COMPLETE", "DELETE_COMPLETE"):
         raise AwsError(
             f"stack {stack} is {found['StackStatus']}, not deployed; run `banklake aws deploy`"
         )

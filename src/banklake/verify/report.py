@@ -32,12 +32,15 @@ def render_markdown(verification: Verification) -> str:
         "",
         f"**{verdict}**: generated {verification.generated_at}, lakehouse "
         f"`{verification.lakehouse}`, landing `{verification.landing}`.",
-        "",
-        "## Tables",
-        "",
-        "| table | rows | data files | snapshots | partitioning |",
-        "|---|---:|---:|---:|---|",
     ]
+    if verification.tables:
+        lines += [
+            "",
+            "## Tables",
+            "",
+            "| table | rows | data files | snapshots | partitioning |",
+            "|---|---:|---:|---:|---|",
+        ]
     for t in verification.tables:
         partitioning = t["partitioning"].replace("\n", " ")
         lines.append(
@@ -132,6 +135,9 @@ def _maintenance(check: Check) -> list[str]:
             + " | ".join(jobs)
             + " |"
         )
+    run = check.details.get("glue_job")  # on AWS: the load that wrote the tables
+    if run:
+        out += ["", f"Glue job {run['job']}, last run {run['run_id']}: {run['state']}."]
     return out
 
 
