@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 
 from banklake import progress
-from banklake.cli_common import Json, emit_json, errors_as_messages, out
+from banklake.cli_common import Json, emit_json, errors_as_messages, out, print_checks
 from banklake.config import Settings, load_settings
 from banklake.errors import UsageError
 
@@ -234,18 +234,7 @@ def verify(
     if json_output:
         emit_json(verification.to_dict())
     else:
-        for check in verification.checks:
-            mark = "[green]pass[/green]" if check.passed else "[red]FAIL[/red]"
-            out.print(f"{mark}  {check.title}")
-            if check.id == "data_integrity":
-                d = check.details
-                out.print(
-                    f"      read {d['rows_read']:,} = Gold {d['rows_in_gold']:,} "
-                    f"+ quarantined {d['rows_quarantined']:,} + duplicate "
-                    f"{d['rows_duplicate']:,} + in rejected files {d['rows_in_rejected_files']:,}"
-                )
-                for problem in d["problems"]:
-                    out.print(f"      [red]{problem}[/red]")
+        print_checks(verification)
         out.print(f"Reports: {markdown} and {machine}")
     if not verification.passed:
         raise typer.Exit(1)

@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
 from banklake.errors import BanklakeError
+
+if TYPE_CHECKING:
+    from banklake.verify.checks import Verification
 
 out = Console(highlight=False)
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout")]
@@ -35,3 +38,19 @@ def emit_json(data: Any) -> None:
     from banklake.verify.report import to_json
 
     sys.stdout.write(to_json(data) + "\n")
+
+
+def print_checks(verification: Verification) -> None:
+    """Each test's verdict, Test 1's equation, and the problems found."""
+    for check in verification.checks:
+        mark = "[green]pass[/green]" if check.passed else "[red]FAIL[/red]"
+        out.print(f"{mark}  {check.title}")
+        if check.id == "data_integrity":
+            d = check.details
+            out.print(
+                f"      read {d['rows_read']:,} = Gold {d['rows_in_gold']:,} "
+                f"+ quarantined {d['rows_quarantined']:,} + duplicate "
+                f"{d['rows_duplicate']:,} + in rejected files {d['rows_in_rejected_files']:,}"
+            )
+        for problem in check.details.get("problems", []):
+            out.print(f"      [red]{problem}[/red]")

@@ -9,25 +9,13 @@ from typing import Any
 import pytest
 from cfnlint.api import lint_file
 from cfnlint.decode import cfn_yaml
+from tests.infra.expected import S3TABLES_ACTIONS
 
 from banklake.aws.spark_conf import glue_conf_argument, glue_federated, s3_tables_rest
 from banklake.aws.tables import iceberg_metadata
 from banklake.contracts import TABLES
 
 TEMPLATE = Path(__file__).parents[2] / "infra" / "cloudformation" / "banklake.yaml"
-S3TABLES_ACTIONS = {
-    "s3tables:GetTableBucket",
-    "s3tables:GetNamespace",
-    "s3tables:ListNamespaces",
-    "s3tables:CreateNamespace",
-    "s3tables:GetTable",
-    "s3tables:ListTables",
-    "s3tables:CreateTable",
-    "s3tables:GetTableMetadataLocation",
-    "s3tables:UpdateTableMetadataLocation",
-    "s3tables:GetTableData",
-    "s3tables:PutTableData",
-}
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ import hcl2
 import pytest
 from cfnlint.decode import cfn_yaml
 from hcl2 import SerializationOptions
+from tests.infra.expected import S3TABLES_ACTIONS
 
 from banklake.aws.spark_conf import glue_conf_argument, glue_federated, s3_tables_rest
 
@@ -32,20 +33,6 @@ TEMPLATE = ROOT / "infra" / "cloudformation" / "banklake.yaml"
 MIN_PROVIDER = (5, 80)
 PLUGIN_DIRS = ("/opt/tf-plugins", "~/.terraform.d/plugins", "/usr/share/terraform/plugins")
 
-# The least-privilege s3tables actions of the job's role (s3:* covers none of them).
-S3TABLES_ACTIONS = {
-    "s3tables:GetTableBucket",
-    "s3tables:GetNamespace",
-    "s3tables:ListNamespaces",
-    "s3tables:CreateNamespace",
-    "s3tables:GetTable",
-    "s3tables:ListTables",
-    "s3tables:CreateTable",
-    "s3tables:GetTableMetadataLocation",
-    "s3tables:UpdateTableMetadataLocation",
-    "s3tables:GetTableData",
-    "s3tables:PutTableData",
-}
 
 # Stand-ins for what Terraform knows only at plan time, the same in both kinds of check.
 REGION = "us-east-1"

@@ -17,7 +17,7 @@ from rich.console import Console
 from banklake import progress
 from banklake.aws.session import AwsTarget
 from banklake.aws.stack import DEFAULT_STACK
-from banklake.cli_common import Json, emit_json, errors_as_messages, out
+from banklake.cli_common import Json, emit_json, errors_as_messages, out, print_checks
 from banklake.config import load_settings
 
 aws_app = typer.Typer(
@@ -203,11 +203,7 @@ def verify(
     if json_output:
         emit_json(verification.to_dict())
     else:
-        for check in verification.checks:
-            mark = "[green]pass[/green]" if check.passed else "[red]FAIL[/red]"
-            out.print(f"{mark}  {check.title}")
-            for problem in check.details.get("problems", []):
-                out.print(f"      [red]{problem}[/red]")
+        print_checks(verification)
         enabled = verification.checks[-1].details["enabled_now"]
         if enabled:
             out.print(f"Compaction enabled now on: {', '.join(enabled)}")
