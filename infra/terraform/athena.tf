@@ -34,7 +34,7 @@ resource "aws_athena_workgroup" "this" {
 # (aws_glue_catalog_database, _table and _table_optimizer exist; aws_glue_catalog does not), so
 # Terraform cannot declare it. It is also one per account and region, shared by every table
 # bucket there. `banklake aws deploy` checks for it and creates it through the CloudFormation
-# stack where it is missing; where Terraform deploys banklake, create it once per account and
+# data stack where it is missing; where Terraform deploys banklake, create it once per account and
 # region as the README describes (the S3 console's integration, or Glue's CreateCatalog with the
 # template's AnalyticsIntegration settings). Until then the glue-federated route and Athena find
 # no tables; the s3tables-rest route does not need it.

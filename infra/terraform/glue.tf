@@ -84,14 +84,13 @@ resource "aws_glue_job" "this" {
   default_arguments = {
     "--job-language" = "python"
     # Glue's bundled Iceberg (1.10 on Glue 5.1).
-    "--datalake-formats"                 = "iceberg"
-    "--additional-python-modules"        = "s3://${aws_s3_bucket.landing.id}/${var.wheel_key}"
-    "--TempDir"                          = "s3://${aws_s3_bucket.landing.id}/glue/temp/"
-    "--enable-continuous-cloudwatch-log" = "true"
-    "--landing"                          = "s3://${aws_s3_bucket.landing.id}/landing/"
-    "--table_bucket_arn"                 = aws_s3tables_table_bucket.this.arn
-    "--namespace"                        = aws_s3tables_namespace.this.namespace
-    "--catalog_route"                    = var.catalog_route
-    "--conf"                             = local.glue_conf
+    "--datalake-formats"          = "iceberg"
+    "--additional-python-modules" = "s3://${aws_s3_bucket.landing.id}/${var.wheel_key}"
+    "--TempDir"                   = "s3://${aws_s3_bucket.landing.id}/glue/temp/"
+    "--landing"                   = "s3://${aws_s3_bucket.landing.id}/landing/"
+    "--table_bucket_arn"          = aws_s3tables_table_bucket.this.arn
+    "--namespace"                 = aws_s3tables_namespace.this.namespace
+    "--catalog_route"             = var.catalog_route
+    "--conf"                      = local.glue_conf
   }
 }

@@ -53,5 +53,6 @@ resource "aws_s3tables_namespace" "this" {
 #
 # S3 Tables then applies its defaults to every new table: compaction enabled with a 512 MB
 # target file size, and snapshot management enabled, keeping at least 1 snapshot and expiring
-# those older than 120 hours. `banklake aws verify --fix` sets compaction to the configured
-# target size. Unreferenced file removal is set for the whole bucket above.
+# those older than 120 hours. Another target size is one call per table:
+# `aws s3tables put-table-maintenance-configuration --type icebergCompaction ...`.
+# Unreferenced file removal is set for the whole bucket above.

@@ -5,6 +5,9 @@
   for CloudFormation on those: it reads the deployed template, resolves its intrinsic functions
   with the stack's parameters, and creates each resource through its service's API on the same
   moto server. botocore checks every property against the service's request model on the way.
+- moto records a stack's termination protection but neither enforces it nor lets it be
+  turned off (``UpdateTerminationProtection``). ``termination_protection`` adds both, as
+  CloudFormation behaves.
 - moto records Athena queries but does not run them. ``athena_runs_on`` gives it a SQL engine:
   each query is run by DuckDB (``LocalQueries``, which translates Athena SQL as it does for
   ``banklake query``) over a local lakehouse loaded from the same landing files.
@@ -20,8 +23,13 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pytest
 from cfnlint.decode import decode_str
 from moto.athena.models import AthenaBackend, QueryResults
+from moto.cloudformation.exceptions import ValidationError
+from moto.cloudformation.models import CloudFormationBackend
+from moto.cloudformation.responses import CloudFormationResponse
+from moto.core.responses import ActionResult
 
 from banklake.aws.session import AwsTarget
 from banklake.lakehouse.catalog import Lakehouse
@@ -86,8 +94,16 @@ def create_skipped_resources(
     template = decode_str(cloudformation.get_template(StackName=stack)["TemplateBody"])[0]
     described = cloudformation.describe_stacks(StackName=stack)["Stacks"][0]
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}
-    role_arn = outputs["GlueJobRoleArn"]
-    bucket = outputs["LandingBucketName"]
+    # What moto's CloudFormation did create: the landing bucket (data stack), the role (job).
+    made: dict[str, str] = {}
+    attributes: dict[tuple[str, str], str] = {}
+    if "LandingBucketName" in outputs:
+        bucket = outputs["LandingBucketName"]
+        made["LandingBucket"] = bucket
+        attributes[("LandingBucket", "Arn")] = f"arn:aws:s3:::{bucket}"
+    if "GlueJobRoleArn" in outputs:
+        made["GlueJobRole"] = outputs["GlueJobRoleArn"].rsplit("/", 1)[1]
+        attributes[("GlueJobRole", "Arn")] = outputs["GlueJobRoleArn"]
     resolve = Resolver(
         template,
         {
@@ -96,16 +112,10 @@ def create_skipped_resources(
             "AWS::Region": target.region_name,
             "AWS::Partition": "aws",
             "AWS::StackName": stack,
-            "LandingBucket": bucket,
-            "GlueJobRole": role_arn.rsplit("/", 1)[1],
+            **made,
         },
     )
-    resolve.attributes.update(
-        {
-            ("LandingBucket", "Arn"): f"arn:aws:s3:::{bucket}",
-            ("GlueJobRole", "Arn"): role_arn,
-        }
-    )
+    resolve.attributes.update(attributes)
     created: dict[str, Any] = {}
     for logical_id, resource in template["Resources"].items():
         condition = resource.get("Condition")
@@ -252,3 +262,30 @@ def _athena_type(kind: pa.DataType) -> str:
 
 def _text(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def termination_protection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A protected stack cannot be deleted, and ``UpdateTerminationProtection`` works."""
+    delete = CloudFormationBackend.delete_stack
+
+    def delete_unless_protected(backend: CloudFormationBackend, name_or_id: str) -> None:
+        stack = backend.get_stack(name_or_id)
+        if stack.enable_termination_protection:
+            raise ValidationError(
+                message=f"Stack [{stack.name}] cannot be deleted while TerminationProtection "
+                "is enabled"
+            )
+        delete(backend, name_or_id)
+
+    def update_termination_protection(response: CloudFormationResponse) -> ActionResult:
+        stack = response.cloudformation_backend.get_stack(response._get_param("StackName"))
+        stack.enable_termination_protection = response._get_param("EnableTerminationProtection")
+        return ActionResult({"StackId": stack.stack_id})
+
+    monkeypatch.setattr(CloudFormationBackend, "delete_stack", delete_unless_protected)
+    monkeypatch.setattr(
+        CloudFormationResponse,
+        "update_termination_protection",
+        update_termination_protection,
+        raising=False,
+    )

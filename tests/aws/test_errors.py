@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from banklake.aws import job
 from banklake.aws.athena import Athena
 from banklake.aws.session import AwsTarget
-from banklake.aws.stack import StackOutputs, deploy, integration_exists
+from banklake.aws.stack import JOB_TEMPLATE, StackOutputs, deploy, integration_exists
 from banklake.cli import app
 from banklake.errors import AwsError
 
@@ -31,6 +31,34 @@ OUTPUTS = StackOutputs(
     workgroup="banklake",
     athena_catalog="s3tablescatalog/banking-lakehouse",
 )
+
+
+CREATE = {
+    key: ANY
+    for key in (
+        "StackName",
+        "TemplateBody",
+        "Parameters",
+        "Capabilities",
+        "OnFailure",
+        "RetainExceptOnCreate",  # a failed create removes what it made, kept data included
+        "EnableTerminationProtection",
+    )
+}
+
+
+def stack_answer(status: str, stack_id: str = STACK_ID) -> dict[str, Any]:
+    return {
+        "Stacks": [
+            {
+                "StackId": stack_id,
+                "StackName": "banklake",
+                "CreationTime": datetime(2026, 11, 27, tzinfo=UTC),
+                "StackStatus": status,
+                "Outputs": [{"OutputKey": "JobName", "OutputValue": "banklake-etl"}],
+            }
+        ]
+    }
 
 
 def stubbed(target: AwsTarget, service: str) -> Stubber:
@@ -71,8 +99,7 @@ def test_a_rolled_back_stack_names_the_resource_that_failed_and_why(target: AwsT
         "Stack with id banklake does not exist",
         expected_params={"StackName": "banklake"},
     )
-    stub.add_response("create_stack", {"StackId": STACK_ID}, {k: ANY for k in (
-        "StackName", "TemplateBody", "Parameters", "Capabilities", "OnFailure")})  # fmt: skip
+    stub.add_response("create_stack", {"StackId": STACK_ID}, CREATE)
     events = [  # newest first, as CloudFormation lists them
         event(6, "banklake", "AWS::CloudFormation::Stack", "ROLLBACK_COMPLETE"),
         event(5, "GlueJobRole", "AWS::IAM::Role", "DELETE_COMPLETE"),
@@ -101,7 +128,7 @@ def test_a_rolled_back_stack_names_the_resource_that_failed_and_why(target: AwsT
     said: list[str] = []
 
     with pytest.raises(AwsError) as failed:
-        deploy(target, "banklake", {"NamespaceName": "analytics_db"}, said.append)
+        deploy(target, "banklake", JOB_TEMPLATE, {"NamespaceName": "x"}, said.append)
 
     assert str(failed.value) == (
         "stack banklake ended ROLLBACK_COMPLETE: TableBucket (AWS::S3Tables::TableBucket) "
@@ -113,17 +140,36 @@ def test_a_rolled_back_stack_names_the_resource_that_failed_and_why(target: AwsT
     stub.assert_no_pending_responses()
 
 
-def test_a_stack_that_failed_to_create_must_be_destroyed_first(target: AwsTarget) -> None:
+def test_a_stack_that_failed_to_create_is_deleted_and_created_again(target: AwsTarget) -> None:
     stub = stubbed(target, "cloudformation")
-    stack = {
-        "StackId": STACK_ID,
-        "StackName": "banklake",
-        "CreationTime": datetime(2026, 11, 27, tzinfo=UTC),
-        "StackStatus": "ROLLBACK_COMPLETE",
-    }
-    stub.add_response("describe_stacks", {"Stacks": [stack]}, {"StackName": "banklake"})
-    with pytest.raises(AwsError, match="can only be deleted; run `banklake aws destroy`"):
-        deploy(target, "banklake", {}, print)
+    by_name, by_id = {"StackName": "banklake"}, {"StackName": STACK_ID}
+    stub.add_response("describe_stacks", stack_answer("ROLLBACK_COMPLETE"), by_name)
+    # destroy: the stack, its latest event, the deletion, then its events until it is gone
+    stub.add_response("describe_stacks", stack_answer("ROLLBACK_COMPLETE"), by_name)
+    old = [event(1, "banklake", "AWS::CloudFormation::Stack", "ROLLBACK_COMPLETE")]
+    stub.add_response("describe_stack_events", {"StackEvents": old}, by_id)
+    stub.add_response("delete_stack", {}, by_id)
+    gone = [event(2, "banklake", "AWS::CloudFormation::Stack", "DELETE_COMPLETE"), *old]
+    stub.add_response("describe_stack_events", {"StackEvents": gone}, by_id)
+    stub.add_response("describe_stacks", stack_answer("DELETE_COMPLETE"), by_id)
+    # create
+    new_id = STACK_ID.replace("/1", "/2")
+    stub.add_response("create_stack", {"StackId": new_id}, CREATE)
+    created = [event(3, "banklake", "AWS::CloudFormation::Stack", "CREATE_COMPLETE")]
+    stub.add_response("describe_stack_events", {"StackEvents": created}, {"StackName": new_id})
+    stub.add_response(
+        "describe_stacks", stack_answer("CREATE_COMPLETE", new_id), {"StackName": new_id}
+    )
+    stub.add_response("describe_stacks", stack_answer("CREATE_COMPLETE", new_id), by_name)
+    said: list[str] = []
+
+    assert deploy(target, "banklake", JOB_TEMPLATE, {}, said.append) == {"JobName": "banklake-etl"}
+    assert said == [
+        "stack banklake failed to create before and holds nothing: deleting it first",
+        "banklake (AWS::CloudFormation::Stack) DELETE_COMPLETE",
+        "banklake (AWS::CloudFormation::Stack) CREATE_COMPLETE",
+    ]
+    stub.assert_no_pending_responses()
 
 
 def test_a_failed_glue_run_says_why_and_where_the_logs_are(target: AwsTarget) -> None:
@@ -149,7 +195,10 @@ def test_a_failed_glue_run_says_why_and_where_the_logs_are(target: AwsTarget) ->
         "Glue job banklake-etl run jr_1 ended FAILED: "
         "ModuleNotFoundError: No module named 'banklake'; logs: "
     )
-    assert "CloudWatch /aws-glue/jobs/error stream jr_1" in message
+    assert message.endswith(
+        "logs: CloudWatch /aws-glue/jobs/error, streams jr_1*, "
+        "CloudWatch /aws-glue/jobs/output, streams jr_1*"
+    )
     assert said == ["job banklake-etl run jr_1: FAILED"]
 
 
@@ -197,7 +246,7 @@ def test_a_failed_athena_query_gives_the_reason_and_the_sql(target: AwsTarget) -
 def test_a_missing_analytics_integration_is_named(target: AwsTarget) -> None:
     stub = stubbed(target, "athena")
     stub.add_response("start_query_execution", {"QueryExecutionId": "q-2"}, None)
-    reason = "CATALOG_NOT_FOUND: Catalog 's3tablescatalog/banking-lakehouse' does not exist"
+    reason = "Catalog 's3tablescatalog/banking-lakehouse' does not exist"
     stub.add_response(
         "get_query_execution",
         {"QueryExecution": {"Status": {"State": "FAILED", "StateChangeReason": reason}}},
@@ -205,6 +254,21 @@ def test_a_missing_analytics_integration_is_named(target: AwsTarget) -> None:
     )
     with pytest.raises(AwsError, match="analytics integration is missing; run `banklake aws"):
         Athena(target, OUTPUTS).query("SELECT 1")
+    # Other failures that name the catalog do not blame the integration.
+    stub.add_response("start_query_execution", {"QueryExecutionId": "q-3"}, None)
+    denied = (
+        "PERMISSION_DENIED: User: arn:aws:iam::123456789012:user/a is not authorized to perform: "
+        "glue:GetCatalog on resource: arn:aws:glue:us-east-1:123456789012:catalog/"
+        "s3tablescatalog/banking-lakehouse"
+    )
+    stub.add_response(
+        "get_query_execution",
+        {"QueryExecution": {"Status": {"State": "FAILED", "StateChangeReason": denied}}},
+        {"QueryExecutionId": "q-3"},
+    )
+    with pytest.raises(AwsError) as failed:
+        Athena(target, OUTPUTS).query("SELECT 1")
+    assert "integration" not in str(failed.value)
 
     glue = stubbed(target, "glue")
     where = {"CatalogId": "123456789012:s3tablescatalog"}

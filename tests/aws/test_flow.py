@@ -14,8 +14,9 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from botocore.stub import Stubber
-from tests.aws.stand_ins import athena_runs_on, create_skipped_resources
+from tests.aws.stand_ins import athena_runs_on, create_skipped_resources, termination_protection
 from typer.testing import CliRunner
 
 from banklake.aws import cli as aws_cli
@@ -32,6 +33,11 @@ from banklake.verify.checks import verify as verify_locally
 
 REGION = "us-east-1"  # moto serves S3 Tables in us-east-1, us-east-2 and us-west-2 only
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _termination_protection(monkeypatch: pytest.MonkeyPatch) -> None:
+    termination_protection(monkeypatch)
 
 
 def banklake(endpoint: str, *args: str | Path, region: str = REGION) -> Any:
@@ -126,18 +132,25 @@ def test_deploy_upload_run_verify_report_destroy(
     assert bucket == f"banking-raw-data-123456789012-{REGION}"
     assert outputs["athena_catalog"] == "s3tablescatalog/banking-lakehouse"
     assert deployed["uploaded"] == [f"s3://{bucket}/{SCRIPT_KEY}", f"s3://{bucket}/{WHEEL_KEY}"]
-    stack = target.client("cloudformation").describe_stacks(StackName="banklake")["Stacks"][0]
-    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    cloudformation = target.client("cloudformation")
+    (data,) = cloudformation.describe_stacks(StackName="banklake-data")["Stacks"]
+    (stack,) = cloudformation.describe_stacks(StackName="banklake")["Stacks"]
+    assert data["EnableTerminationProtection"]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in data["Parameters"]}
     assert parameters["CreateAnalyticsIntegration"] == "true"
-    assert parameters["WheelKey"] == WHEEL_KEY
-    raw = {o["OutputKey"]: o["OutputValue"] for o in stack["Outputs"]}
-    # Deploying again updates the stack in place (here: a bigger Glue job).
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
+    assert (parameters["WheelKey"], parameters["LandingBucketName"]) == (WHEEL_KEY, bucket)
+    # Deploying again updates the job stack in place (here: a bigger Glue job).
     updated = banklake(aws, "deploy", "--integration", "create", "--workers", "4")
     assert updated["outputs"] == outputs
-    stack = target.client("cloudformation").describe_stacks(StackName="banklake")["Stacks"][0]
+    (stack,) = cloudformation.describe_stacks(StackName="banklake")["Stacks"]
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert (stack["StackStatus"], parameters["NumberOfWorkers"]) == ("UPDATE_COMPLETE", "4")
-    created = create_skipped_resources(target, "banklake", raw)
+    created = {}
+    for name in ("banklake-data", "banklake"):
+        (deployed_stack,) = cloudformation.describe_stacks(StackName=name)["Stacks"]
+        raw = {o["OutputKey"]: o["OutputValue"] for o in deployed_stack["Outputs"]}
+        created.update(create_skipped_resources(target, name, raw))
     assert {"TableBucket", "Namespace", "GlueJob", "AthenaWorkGroup"} <= set(created)
 
     # The Glue job runs banklake's script with the stack's arguments.
@@ -156,6 +169,12 @@ def test_deploy_upload_run_verify_report_destroy(
     assert "Forbidden" in refused.stderr
     target.client("s3").delete_bucket_policy(Bucket=bucket)
 
+    # A file the pipeline refuses whole (not UTF-8): Test 1 counts its rows on both sides.
+    refused_file = landing / "transactions" / "transactions_2020-01-01.csv"
+    refused_file.write_bytes(
+        "tx_id,account_id,amount,tx_type,timestamp\nTX_1,ACC_1,1.00,Credit,2020-01-01 10:00:00"
+        "\nTX_2,ACC_1,2.00,D\xe9bit,2020-01-01 11:00:00\n".encode("latin-1")
+    )
     first = banklake(aws, "upload", "--landing", landing)
     assert len(first["uploaded"]) == len(list(landing.rglob("*.csv")))
     again = banklake(aws, "upload", "--landing", landing)
@@ -185,6 +204,8 @@ def test_deploy_upload_run_verify_report_destroy(
     integrity, business, maintenance = verified["checks"]
     assert integrity["details"]["rows_in_gold"] == local.checks[0].details["rows_in_gold"]
     assert integrity["details"]["rows_read"] == local.checks[0].details["rows_read"]
+    assert integrity["details"]["rows_in_rejected_files"] == 2
+    assert local.checks[0].details["rows_in_rejected_files"] == 2
     assert business["details"]["corrected_result"] == [
         {**row, "total_volume": str(row["total_volume"])}
         for row in local.checks[1].details["corrected_result"]
@@ -205,19 +226,41 @@ def test_deploy_upload_run_verify_report_destroy(
     assert "a second Athena query" in markdown
     assert f"Glue job banklake-etl, last run {finished['run_id']}: SUCCEEDED." in markdown
 
+    # A file changed in the bucket after the load: Test 1 says which one, and fails.
+    changed_key = max(k for k in first["uploaded"] if k.startswith("landing/transactions/"))
+    body = target.client("s3").get_object(Bucket=bucket, Key=changed_key)["Body"].read()
+    target.client("s3").put_object(Bucket=bucket, Key=changed_key, Body=body + body[-60:])
+    client, stub = maintenance_answers(target, table_bucket)
+    stubbed_maintenance["s3tables"] = client
+    with athena_runs_on(settings.lakehouse, "banking-lakehouse"):
+        failing = runner.invoke(
+            app, ["aws", "verify", "--region", REGION, "--endpoint-url", aws, "--json"]
+        )
+    assert failing.exit_code == 1
+    problems = json.loads(failing.stdout)["checks"][0]["details"]["problems"]
+    name = changed_key.removeprefix("landing/")
+    assert problems[0] == f"{name} has not been loaded as it is now"
+
     del stubbed_maintenance["s3tables"]
     destroyed = banklake(aws, "destroy", "--yes", "--force")
     assert destroyed["deleted_stack"]
-    assert "bucket s3://" + bucket in destroyed["deleted_data"]
+    assert destroyed["deleted_data"][-2:] == [f"bucket s3://{bucket}", "stack banklake-data"]
+    assert "table analytics_db.enriched_transactions" in destroyed["deleted_data"]
+    summaries = cloudformation.list_stacks()["StackSummaries"]
+    assert {s["StackName"]: s["StackStatus"] for s in summaries} == {
+        "banklake": "DELETE_COMPLETE",
+        "banklake-data": "DELETE_COMPLETE",
+    }
     assert target.client("s3tables").list_table_buckets()["tableBuckets"] == []
     assert bucket not in [b["Name"] for b in target.client("s3").list_buckets()["Buckets"]]
 
 
-def test_destroy_keeps_the_data_unless_forced(aws: str) -> None:
+def test_destroy_keeps_the_data_and_a_later_deploy_carries_on(aws: str) -> None:
     region = "us-west-2"
     target = AwsTarget(region=region, endpoint_url=aws)
     deployed = banklake(aws, "deploy", "--integration", "skip", "--stack", "kept", region=region)
     bucket = deployed["outputs"]["landing_bucket"]
+    target.client("s3").put_object(Bucket=bucket, Key="landing/customers/c.csv", Body=b"x\n")
 
     result = runner.invoke(
         app, ["aws", "destroy", "--stack", "kept", "--region", region, "--endpoint-url", aws],
@@ -225,12 +268,24 @@ def test_destroy_keeps_the_data_unless_forced(aws: str) -> None:
     )  # fmt: skip
     assert result.exit_code == 0, result.stderr
     asked = " ".join(result.stderr.split())
-    assert "(the landing bucket, table bucket and tables are kept)?" in asked
-    assert "DELETE ITS DATA" not in asked
-    assert "Kept: the landing bucket" in result.stdout
-    assert bucket in [b["Name"] for b in target.client("s3").list_buckets()["Buckets"]]
-    stacks = target.client("cloudformation").list_stacks()["StackSummaries"]
-    assert [s["StackStatus"] for s in stacks if s["StackName"] == "kept"] == ["DELETE_COMPLETE"]
+    assert "(the data stack kept-data with the buckets and tables is kept)?" in asked
+    assert "DELETING" not in asked
+    assert "Kept: stack kept-data" in result.stdout
+    cloudformation = target.client("cloudformation")
+    statuses = {
+        s["StackName"]: s["StackStatus"] for s in cloudformation.list_stacks()["StackSummaries"]
+    }
+    assert statuses == {"kept": "DELETE_COMPLETE", "kept-data": "CREATE_COMPLETE"}
+
+    # Nothing deletes the data stack by mistake: it is protected.
+    with pytest.raises(ClientError, match="TerminationProtection"):
+        cloudformation.delete_stack(StackName="kept-data")
+
+    # The job stack comes back on the same data: nothing was lost, nothing is in the way.
+    again = banklake(aws, "deploy", "--integration", "skip", "--stack", "kept", region=region)
+    assert again["outputs"] == deployed["outputs"]
+    body = target.client("s3").get_object(Bucket=bucket, Key="landing/customers/c.csv")["Body"]
+    assert body.read() == b"x\n"
 
 
 def test_destroy_asks_first(aws: str) -> None:
@@ -252,7 +307,7 @@ def test_destroy_asks_first(aws: str) -> None:
         input="n\n",
     )
     assert result.exit_code == 1
-    assert "DELETE ITS DATA" in result.stderr
+    assert "and the data stack asked-data, DELETING ITS DATA" in " ".join(result.stderr.split())
     target = AwsTarget(region=region, endpoint_url=aws)
     (stack,) = target.client("cloudformation").describe_stacks(StackName="asked")["Stacks"]
     assert stack["StackStatus"] == "CREATE_COMPLETE"
@@ -264,7 +319,7 @@ def test_forcing_needs_the_stack_that_names_the_data(aws: str) -> None:
               "--endpoint-url", aws],
     )  # fmt: skip
     assert result.exit_code == 2
-    assert "there is no stack 'gone' in us-east-1" in result.stderr
+    assert "there is no stack 'gone-data' in us-east-1" in result.stderr
 
 
 def test_upload_recognises_unchanged_files_uploaded_in_parts(aws: str, tmp_path: Path) -> None:

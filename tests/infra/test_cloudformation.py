@@ -1,4 +1,8 @@
-"""The CloudFormation template: cfn-lint clean, tables from the contracts, least privilege."""
+"""The CloudFormation templates: cfn-lint clean, tables from the contracts, least privilege.
+
+The data stack (``banklake-data.yaml``) holds the buckets and tables; the job stack
+(``banklake.yaml``) the Glue job, its role and the Athena workgroup.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +19,20 @@ from banklake.aws.spark_conf import glue_conf_argument, glue_federated, s3_table
 from banklake.aws.tables import iceberg_metadata
 from banklake.contracts import TABLES
 
-TEMPLATE = Path(__file__).parents[2] / "infra" / "cloudformation" / "banklake.yaml"
+TEMPLATES = Path(__file__).parents[2] / "infra" / "cloudformation"
+DATA = TEMPLATES / "banklake-data.yaml"
+JOB = TEMPLATES / "banklake.yaml"
 
 
 @pytest.fixture(scope="module")
-def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = cfn_yaml.load(str(TEMPLATE))
+def data() -> dict[str, Any]:
+    loaded: dict[str, Any] = cfn_yaml.load(str(DATA))
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def job() -> dict[str, Any]:
+    loaded: dict[str, Any] = cfn_yaml.load(str(JOB))
     return loaded
 
 
@@ -28,14 +40,15 @@ def of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
     return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
 
-def test_cfn_lint_is_clean() -> None:
-    matches = lint_file(TEMPLATE)
+@pytest.mark.parametrize("path", [DATA, JOB], ids=lambda p: p.name)
+def test_cfn_lint_is_clean(path: Path) -> None:
+    matches = lint_file(path)
     assert not matches, "\n".join(str(m) for m in matches)
 
 
-def test_tables_are_the_contracts(template: dict[str, Any]) -> None:
+def test_tables_are_the_contracts(data: dict[str, Any]) -> None:
     tables = {
-        t["Properties"]["TableName"]: t for t in of_type(template, "AWS::S3Tables::Table").values()
+        t["Properties"]["TableName"]: t for t in of_type(data, "AWS::S3Tables::Table").values()
     }
     assert set(tables) == {contract.name for contract in TABLES}
     for contract in TABLES:
@@ -48,8 +61,8 @@ def test_tables_are_the_contracts(template: dict[str, Any]) -> None:
         assert declared["Properties"]["OpenTableFormat"] == "ICEBERG"
 
 
-def test_gold_is_partitioned_by_month_and_every_table_is_format_2(template: dict[str, Any]) -> None:
-    tables = of_type(template, "AWS::S3Tables::Table")
+def test_gold_is_partitioned_by_month_and_every_table_is_format_2(data: dict[str, Any]) -> None:
+    tables = of_type(data, "AWS::S3Tables::Table")
     gold = tables["EnrichedTransactionsTable"]["Properties"]["IcebergMetadata"]
     assert gold["IcebergPartitionSpec"]["Fields"] == [
         {"FieldId": 1000, "Name": "tx_date_month", "SourceId": 7, "Transform": "month"}
@@ -62,11 +75,11 @@ def test_gold_is_partitioned_by_month_and_every_table_is_format_2(template: dict
     )
 
 
-def test_every_table_compacts_and_manages_snapshots(template: dict[str, Any]) -> None:
-    parameters = template["Parameters"]
+def test_every_table_compacts_and_manages_snapshots(data: dict[str, Any]) -> None:
+    parameters = data["Parameters"]
     size = parameters["CompactionTargetFileSizeMB"]
     assert (size["MinValue"], size["MaxValue"], size["Default"]) == (64, 512, 512)
-    for name, table in of_type(template, "AWS::S3Tables::Table").items():
+    for name, table in of_type(data, "AWS::S3Tables::Table").items():
         properties = table["Properties"]
         assert properties["Compaction"] == {
             "Status": "enabled",  # lower case here, unlike the table bucket's Enabled
@@ -76,20 +89,20 @@ def test_every_table_compacts_and_manages_snapshots(template: dict[str, Any]) ->
 
 
 def test_data_is_kept_when_the_stack_goes_or_a_table_would_be_replaced(
-    template: dict[str, Any],
+    data: dict[str, Any],
 ) -> None:
     kinds = ("AWS::S3Tables::Table", "AWS::S3Tables::TableBucket", "AWS::S3Tables::Namespace")
     for kind in (*kinds, "AWS::S3::Bucket"):
-        for name, resource in of_type(template, kind).items():
+        for name, resource in of_type(data, kind).items():
             assert resource["DeletionPolicy"] == "Retain", name
             assert resource["UpdateReplacePolicy"] == "Retain", name
 
 
-def test_names(template: dict[str, Any]) -> None:
-    parameters = template["Parameters"]
-    assert parameters["TableBucketName"]["Default"] == "banking-lakehouse"
-    assert parameters["NamespaceName"]["Default"] == "analytics_db"
-    landing = template["Resources"]["LandingBucket"]["Properties"]
+def test_names(data: dict[str, Any], job: dict[str, Any]) -> None:
+    for template in (data, job):
+        assert template["Parameters"]["TableBucketName"]["Default"] == "banking-lakehouse"
+        assert template["Parameters"]["NamespaceName"]["Default"] == "analytics_db"
+    landing = data["Resources"]["LandingBucket"]["Properties"]
     assert landing["BucketName"] == {"Fn::Sub": "banking-raw-data-${AWS::AccountId}-${AWS::Region}"}
     for contract in TABLES:
         assert re.fullmatch(r"[0-9a-z_]+", contract.name)
@@ -97,26 +110,24 @@ def test_names(template: dict[str, Any]) -> None:
 
 
 def test_landing_bucket_is_private_encrypted_versioned_and_tls_only(
-    template: dict[str, Any],
+    data: dict[str, Any],
 ) -> None:
-    bucket = template["Resources"]["LandingBucket"]["Properties"]
+    bucket = data["Resources"]["LandingBucket"]["Properties"]
     assert all(bucket["PublicAccessBlockConfiguration"].values())
     assert bucket["VersioningConfiguration"] == {"Status": "Enabled"}
     rule = bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
     assert rule["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
-    (deny,) = template["Resources"]["LandingBucketPolicy"]["Properties"]["PolicyDocument"][
-        "Statement"
-    ]
+    (deny,) = data["Resources"]["LandingBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert deny["Effect"] == "Deny"
     assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
-    table_bucket = template["Resources"]["TableBucket"]["Properties"]
+    table_bucket = data["Resources"]["TableBucket"]["Properties"]
     assert table_bucket["UnreferencedFileRemoval"]["Status"] == "Enabled"
     assert table_bucket["EncryptionConfiguration"] == {"SSEAlgorithm": "AES256"}
 
 
-def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:
+def _statements(job: dict[str, Any]) -> list[dict[str, Any]]:
     """The job role's statements, both catalog routes' conditional ones included."""
-    (policy,) = template["Resources"]["GlueJobRole"]["Properties"]["Policies"]
+    (policy,) = job["Resources"]["GlueJobRole"]["Properties"]["Policies"]
     found = []
     for statement in policy["PolicyDocument"]["Statement"]:
         if "Fn::If" in statement:
@@ -127,8 +138,8 @@ def _statements(template: dict[str, Any]) -> list[dict[str, Any]]:
     return found
 
 
-def test_job_role_names_every_action_on_named_resources(template: dict[str, Any]) -> None:
-    statements = _statements(template)
+def test_job_role_names_every_action_on_named_resources(job: dict[str, Any]) -> None:
+    statements = _statements(job)
     actions = [
         a
         for s in statements
@@ -141,7 +152,9 @@ def test_job_role_names_every_action_on_named_resources(template: dict[str, Any]
         if statement["Sid"] != "LakeFormationCredentials":  # GetDataAccess has no resource
             assert statement["Resource"] != "*", statement["Sid"]
     writes = next(s for s in statements if s["Sid"] == "WriteScratch")
-    assert writes["Resource"] == {"Fn::Sub": "${LandingBucket.Arn}/glue/temp/*"}
+    assert writes["Resource"] == {
+        "Fn::Sub": "arn:${AWS::Partition}:s3:::${LandingBucketName}/glue/temp/*"
+    }
     reads = next(s for s in statements if s["Sid"] == "ReadLandingAndArtifacts")
     assert reads["Action"] == "s3:GetObject"
 
@@ -150,18 +163,18 @@ def _sub(text: str, values: dict[str, str]) -> str:
     return re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], text)
 
 
-def test_glue_job(template: dict[str, Any]) -> None:
-    job = template["Resources"]["GlueJob"]["Properties"]
-    assert job["GlueVersion"] == {"Ref": "GlueVersion"}
-    assert template["Parameters"]["GlueVersion"]["Default"] == "5.1"
-    assert job["WorkerType"] == {"Ref": "WorkerType"}
-    assert job["NumberOfWorkers"] == {"Ref": "NumberOfWorkers"}
-    assert job["ExecutionProperty"] == {"MaxConcurrentRuns": 1}  # one writer at a time
-    assert job["Command"]["Name"] == "glueetl"
-    arguments = job["DefaultArguments"]
+def test_glue_job(job: dict[str, Any]) -> None:
+    properties = job["Resources"]["GlueJob"]["Properties"]
+    assert properties["GlueVersion"] == {"Ref": "GlueVersion"}
+    assert job["Parameters"]["GlueVersion"]["Default"] == "5.1"
+    assert properties["WorkerType"] == {"Ref": "WorkerType"}
+    assert properties["NumberOfWorkers"] == {"Ref": "NumberOfWorkers"}
+    assert properties["ExecutionProperty"] == {"MaxConcurrentRuns": 1}  # one writer at a time
+    assert properties["Command"]["Name"] == "glueetl"
+    arguments = properties["DefaultArguments"]
     assert arguments["--datalake-formats"] == "iceberg"
     assert arguments["--additional-python-modules"] == {
-        "Fn::Sub": "s3://${LandingBucket}/${WheelKey}"
+        "Fn::Sub": "s3://${LandingBucketName}/${WheelKey}"
     }
     values = {
         "AWS::Region": "eu-west-1",
@@ -180,20 +193,20 @@ def test_glue_job(template: dict[str, Any]) -> None:
     )
 
 
-def test_athena_workgroup(template: dict[str, Any]) -> None:
-    configuration = template["Resources"]["AthenaWorkGroup"]["Properties"]["WorkGroupConfiguration"]
+def test_athena_workgroup(job: dict[str, Any]) -> None:
+    configuration = job["Resources"]["AthenaWorkGroup"]["Properties"]["WorkGroupConfiguration"]
     assert configuration["EngineVersion"] == {"SelectedEngineVersion": "Athena engine version 3"}
     assert configuration["BytesScannedCutoffPerQuery"] == {"Ref": "AthenaBytesScannedCutoff"}
     assert configuration["EnforceWorkGroupConfiguration"] is True
     results = configuration["ResultConfiguration"]
     assert results["EncryptionConfiguration"] == {"EncryptionOption": "SSE_S3"}  # not KMS
-    assert results["OutputLocation"] == {"Fn::Sub": "s3://${LandingBucket}/athena-results/"}
+    assert results["OutputLocation"] == {"Fn::Sub": "s3://${LandingBucketName}/athena-results/"}
 
 
-def test_the_analytics_integration_is_optional_and_kept(template: dict[str, Any]) -> None:
-    integration = template["Resources"]["AnalyticsIntegration"]
+def test_the_analytics_integration_is_optional_and_kept(data: dict[str, Any]) -> None:
+    integration = data["Resources"]["AnalyticsIntegration"]
     assert integration["Condition"] == "CreateIntegration"
-    assert template["Parameters"]["CreateAnalyticsIntegration"]["Default"] == "false"
+    assert data["Parameters"]["CreateAnalyticsIntegration"]["Default"] == "false"
     assert integration["DeletionPolicy"] == "Retain"
     properties = integration["Properties"]
     assert properties["Name"] == "s3tablescatalog"

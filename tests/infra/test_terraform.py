@@ -27,7 +27,10 @@ from banklake.aws.spark_conf import glue_conf_argument, glue_federated, s3_table
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "infra" / "terraform"
-TEMPLATE = ROOT / "infra" / "cloudformation" / "banklake.yaml"
+# The CloudFormation deployment is two stacks (data, job); Terraform is one configuration.
+TEMPLATES = [
+    ROOT / "infra" / "cloudformation" / name for name in ("banklake-data.yaml", "banklake.yaml")
+]
 
 # The provider versions the configuration is written for: the S3 Tables resources came in 5.80.
 MIN_PROVIDER = (5, 80)
@@ -269,8 +272,13 @@ def test_athena_workgroup() -> None:
 
 @pytest.fixture(scope="module")
 def template() -> dict[str, Any]:
-    loaded: dict[str, Any] = cfn_yaml.load(str(TEMPLATE))
-    return loaded
+    """Both CloudFormation templates' resources and outputs together."""
+    merged: dict[str, Any] = {"Resources": {}, "Outputs": {}}
+    for path in TEMPLATES:
+        loaded = cfn_yaml.load(str(path))
+        merged["Resources"].update(loaded["Resources"])
+        merged["Outputs"].update(loaded["Outputs"])
+    return merged
 
 
 def _snake_case(name: str) -> str:

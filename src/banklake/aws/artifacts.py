@@ -44,7 +44,7 @@ def build_wheel(folder: Path) -> Path:
     return wheel
 
 
-def upload_job_files(target: AwsTarget, stack: StackOutputs, wheel: Path | None) -> list[str]:
+def upload_job_files(target: AwsTarget, bucket: str, wheel: Path | None) -> list[str]:
     """Upload the job's script and banklake's wheel; the ``s3://`` locations written."""
     s3 = target.client("s3")
     with tempfile.TemporaryDirectory(prefix="banklake-wheel-") as folder:
@@ -56,9 +56,9 @@ def upload_job_files(target: AwsTarget, stack: StackOutputs, wheel: Path | None)
             )
         uploads = {SCRIPT_KEY: infra_file("glue/banklake_job.py"), WHEEL_KEY: wheel}
         for key, path in uploads.items():
-            with aws_errors(f"uploading {path.name} to s3://{stack.landing_bucket}/{key}"):
-                s3.upload_file(str(path), stack.landing_bucket, key)
-    return [f"s3://{stack.landing_bucket}/{key}" for key in uploads]
+            with aws_errors(f"uploading {path.name} to s3://{bucket}/{key}"):
+                s3.upload_file(str(path), bucket, key)
+    return [f"s3://{bucket}/{key}" for key in uploads]
 
 
 @dataclass

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from decimal import Decimal
@@ -12,6 +13,7 @@ from banklake.aws.stack import StackOutputs
 from banklake.errors import AwsError
 
 _DONE = ("SUCCEEDED", "FAILED", "CANCELLED")
+_MISSING_CATALOG = re.compile(r"catalog '?s3tablescatalog[^ ]*'? (does not exist|not found)", re.I)
 _CONVERT: dict[str, Callable[[str], Any]] = {
     "tinyint": int,
     "smallint": int,
@@ -68,7 +70,7 @@ class Athena:
             "StateChangeReason", "no reason given"
         )
         message = f"Athena query {query_id} {status['State']}: {reason}\n{sql}"
-        if self.stack.athena_catalog.split("/")[0] in reason and "not" in reason.lower():
+        if "CATALOG_NOT_FOUND" in reason or _MISSING_CATALOG.search(reason):
             message += (
                 "\nAthena does not see the S3 Tables catalog: the account's analytics "
                 "integration is missing; run `banklake aws deploy --integration create`"

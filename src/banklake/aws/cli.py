@@ -81,10 +81,16 @@ def deploy(
     endpoint_url: Endpoint = None,
     json_output: Json = False,
 ) -> None:
-    """Create or update the stack, then upload the Glue job's script and banklake's wheel."""
+    """Create or update the data stack and the job stack; upload the job's script and wheel."""
     from banklake.aws.artifacts import WHEEL_KEY, upload_job_files
+    from banklake.aws.stack import (
+        DATA_TEMPLATE,
+        JOB_TEMPLATE,
+        StackOutputs,
+        data_stack,
+        integration_exists,
+    )
     from banklake.aws.stack import deploy as deploy_stack
-    from banklake.aws.stack import integration_exists
 
     settings = load_settings()
     target = _target(profile, region, endpoint_url)
@@ -93,29 +99,46 @@ def deploy(
         integration is Integration.auto and not integration_exists(target)
     )
     policy = settings.maintenance
-    parameters = {
-        "TableBucketName": settings.table_bucket,
-        "NamespaceName": settings.namespace,
-        "GlueVersion": glue_version,
-        "WorkerType": worker_type,
-        "NumberOfWorkers": str(workers),
-        "CatalogRoute": catalog_route.value,
-        "WheelKey": WHEEL_KEY,
-        "CompactionTargetFileSizeMB": str(policy.target_file_size_mb),
-        "MinSnapshotsToKeep": str(policy.min_snapshots_to_keep),
-        "MaxSnapshotAgeHours": str(policy.max_snapshot_age_hours),
-        "CreateAnalyticsIntegration": "true" if create else "false",
-    }
-    say(f"deploying stack {stack} to {target.region_name} (account {target.account})")
-    outputs = deploy_stack(target, stack, parameters, say)
-    uploaded = upload_job_files(target, outputs, wheel)
+    names = {"TableBucketName": settings.table_bucket, "NamespaceName": settings.namespace}
+    say(f"deploying stacks {data_stack(stack)} and {stack} to {target.region_name}")
+    data = deploy_stack(
+        target,
+        data_stack(stack),
+        DATA_TEMPLATE,
+        {
+            **names,
+            "CompactionTargetFileSizeMB": str(policy.target_file_size_mb),
+            "MinSnapshotsToKeep": str(policy.min_snapshots_to_keep),
+            "MaxSnapshotAgeHours": str(policy.max_snapshot_age_hours),
+            "CreateAnalyticsIntegration": "true" if create else "false",
+        },
+        say,
+        protect=True,
+    )
+    uploaded = upload_job_files(target, data["LandingBucketName"], wheel)
     for location in uploaded:
         say(f"uploaded {location}")
+    job = deploy_stack(
+        target,
+        stack,
+        JOB_TEMPLATE,
+        {
+            **names,
+            "LandingBucketName": data["LandingBucketName"],
+            "GlueVersion": glue_version,
+            "WorkerType": worker_type,
+            "NumberOfWorkers": str(workers),
+            "CatalogRoute": catalog_route.value,
+            "WheelKey": WHEEL_KEY,
+        },
+        say,
+    )
+    deployed = StackOutputs.from_outputs({**data, **job})
     if json_output:
-        emit_json({"stack": stack, "outputs": vars(outputs), "uploaded": uploaded})
+        emit_json({"stack": stack, "outputs": vars(deployed), "uploaded": uploaded})
         return
-    out.print(f"Stack {stack} is deployed in {target.region_name}:")
-    for name, value in vars(outputs).items():
+    out.print(f"Stacks {data_stack(stack)} and {stack} are deployed in {target.region_name}:")
+    for name, value in vars(deployed).items():
         out.print(f"  {name}: {value}")
     out.print("Next: banklake aws upload, then banklake aws run")
 
@@ -258,19 +281,19 @@ def destroy(
     endpoint_url: Endpoint = None,
     json_output: Json = False,
 ) -> None:
-    """Delete the stack. The data (landing bucket, table bucket, tables) stays unless --force."""
+    """Delete the job stack; the data stack (buckets, tables) stays unless --force."""
+    from banklake.aws.stack import data_stack, stack_outputs
     from banklake.aws.stack import destroy as destroy_stack
-    from banklake.aws.stack import outputs
     from banklake.aws.teardown import delete_data
 
     target = _target(profile, region, endpoint_url)
-    # --force deletes what the stack names, so the stack must still be there to name it.
-    deployed = outputs(target, stack) if force else None
+    # --force deletes what the data stack names, so it must still be there to name it.
+    data = stack_outputs(target, data_stack(stack)) if force else None
     what = (
-        "and DELETE ITS DATA: every table, the table bucket and the landing bucket with all "
-        "object versions"
+        f"and the data stack {data_stack(stack)}, DELETING ITS DATA: every table, the table "
+        "bucket and the landing bucket with all object versions"
         if force
-        else "(the landing bucket, table bucket and tables are kept)"
+        else f"(the data stack {data_stack(stack)} with the buckets and tables is kept)"
     )
     if not yes:
         Console(stderr=True).print(f"Delete stack {stack} in {target.region_name} {what}?")
@@ -278,12 +301,16 @@ def destroy(
             raise typer.Exit(1)
     say = _say(json_output)
     existed = destroy_stack(target, stack, say)
-    deleted = delete_data(target, deployed, say) if deployed else []
+    deleted = []
+    if data:
+        deleted = delete_data(target, data["LandingBucketName"], data["TableBucketArn"], say)
+        destroy_stack(target, data_stack(stack), say)
+        deleted.append(f"stack {data_stack(stack)}")
     if json_output:
         emit_json({"stack": stack, "deleted_stack": existed, "deleted_data": deleted})
         return
     out.print(f"Stack {stack} {'deleted' if existed else 'was not there'}.")
     if deleted:
         out.print(f"Deleted: {', '.join(deleted)}")
-    elif not force:
-        out.print("Kept: the landing bucket, the table bucket and its tables (--force deletes)")
+    else:
+        out.print(f"Kept: stack {data_stack(stack)} with the buckets and tables (--force deletes)")

@@ -13,9 +13,9 @@ from banklake.errors import AwsError
 
 RUNNING = ("STARTING", "RUNNING", "STOPPING", "WAITING")
 SUCCEEDED = "SUCCEEDED"
-# Continuous logging (--enable-continuous-cloudwatch-log) writes each run's driver log here,
-# in a stream named after the run id; stdout and stderr also go to the classic groups.
-LOG_GROUPS = ("/aws-glue/jobs/logs-v2", "/aws-glue/jobs/output", "/aws-glue/jobs/error")
+# Glue 5 logs every run as it goes: driver and executor streams, named after the run id, in
+# these groups (the continuous-logging option and its logs-v2 group are for Glue 4 and older).
+LOG_GROUPS = ("/aws-glue/jobs/error", "/aws-glue/jobs/output")
 
 
 @dataclass
@@ -82,7 +82,7 @@ def described(target: AwsTarget, stack: StackOutputs, run: dict[str, Any]) -> Jo
         state=run["JobRunState"],
         seconds=int(run.get("ExecutionTime", 0)),
         error=run.get("ErrorMessage"),
-        logs=[f"CloudWatch {group} stream {run_id}" for group in LOG_GROUPS],
+        logs=[f"CloudWatch {group}, streams {run_id}*" for group in LOG_GROUPS],
         console=(
             f"https://{region}.console.aws.amazon.com/gluestudio/home?region={region}"
             f"#/job/{stack.job_name}/run/{run_id}"

@@ -78,6 +78,7 @@ def aws_errors(doing: str) -> Iterator[None]:
     """Turn botocore's errors into one-line messages that say what was being done."""
     from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+    from botocore.parsers import ResponseParserError
 
     try:
         yield
@@ -97,3 +98,5 @@ def aws_errors(doing: str) -> Iterator[None]:
         raise AwsError(f"{doing}: {code}: {message}") from None
     except (BotoCoreError, Boto3Error) as error:  # S3 transfers wrap the ClientError
         raise AwsError(f"{doing}: {error}") from None
+    except ResponseParserError as error:
+        raise AwsError(f"{doing}: the service's answer could not be read: {error}") from None

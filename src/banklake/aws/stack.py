@@ -1,6 +1,12 @@
-"""The CloudFormation stack: create or update it, follow its events, read its outputs, delete it.
+"""The two CloudFormation stacks: create or update them, follow their events, read their
+outputs, delete them.
 
-Every other ``banklake aws`` command finds the resources through the stack's outputs.
+- ``<stack>-data`` (``banklake-data.yaml``): the landing bucket, the table bucket and the
+  tables. Termination protection is on, and ``destroy`` leaves it unless forced.
+- ``<stack>`` (``banklake.yaml``): the Glue job, its role and the Athena workgroup, which hold
+  no data and are deleted and made again freely.
+
+Every other ``banklake aws`` command finds the resources through the two stacks' outputs.
 """
 
 from __future__ import annotations
@@ -16,9 +22,15 @@ from banklake.aws.session import AwsTarget, aws_errors, error_code
 from banklake.errors import AwsError
 
 DEFAULT_STACK = "banklake"
+DATA_TEMPLATE = "banklake-data.yaml"
+JOB_TEMPLATE = "banklake.yaml"
 INTEGRATION_CATALOG = "s3tablescatalog"
 _REPO_INFRA = Path(__file__).resolve().parents[3] / "infra"
 Say = Callable[[str], None]
+
+
+def data_stack(stack: str) -> str:
+    return f"{stack}-data"
 
 
 def infra_file(relative: str) -> Path:
@@ -30,13 +42,13 @@ def infra_file(relative: str) -> Path:
     return Path(str(packaged))
 
 
-def template_body() -> str:
-    return infra_file("cloudformation/banklake.yaml").read_text(encoding="utf-8")
+def template_body(template: str) -> str:
+    return infra_file(f"cloudformation/{template}").read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
 class StackOutputs:
-    """What the stack made, by the names its Outputs give them."""
+    """What the two stacks made, by the names their Outputs give them."""
 
     landing_bucket: str
     landing_location: str
@@ -73,7 +85,8 @@ def describe(target: AwsTarget, stack: str) -> dict[str, Any] | None:
     return dict(found["Stacks"][0])
 
 
-def outputs(target: AwsTarget, stack: str) -> StackOutputs:
+def stack_outputs(target: AwsTarget, stack: str) -> dict[str, str]:
+    """One deployed stack's outputs."""
     found = describe(target, stack)
     if found is None:
         raise AwsError(
@@ -85,8 +98,13 @@ def outputs(target: AwsTarget, stack: str) -> StackOutputs:
         raise AwsError(
             f"stack {stack} is {found['StackStatus']}, not deployed; run `banklake aws deploy`"
         )
-    values = {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
-    return StackOutputs.from_outputs(values)
+    return {o["OutputKey"]: o["OutputValue"] for o in found.get("Outputs", [])}
+
+
+def outputs(target: AwsTarget, stack: str) -> StackOutputs:
+    """Both stacks' outputs: the data stack's and the job stack's."""
+    merged = {**stack_outputs(target, data_stack(stack)), **stack_outputs(target, stack)}
+    return StackOutputs.from_outputs(merged)
 
 
 def integration_exists(target: AwsTarget) -> bool:
@@ -104,22 +122,33 @@ def integration_exists(target: AwsTarget) -> bool:
     return True
 
 
-def deploy(target: AwsTarget, stack: str, parameters: dict[str, str], say: Say) -> StackOutputs:
-    """Create the stack, or update it; wait for the end and say what happened on the way."""
+def deploy(
+    target: AwsTarget,
+    stack: str,
+    template: str,
+    parameters: dict[str, str],
+    say: Say,
+    protect: bool = False,
+) -> dict[str, str]:
+    """Create the stack, or update it; wait for the end, saying what happened on the way.
+
+    A failed create removes what it made (``RetainExceptOnCreate``, which the data's ``Retain``
+    deletion policies would otherwise keep), so the stack is deleted and created again.
+    """
     from botocore.exceptions import ClientError
 
     cloudformation = target.client("cloudformation")
     current = describe(target, stack)
     if current and current["StackStatus"] == "ROLLBACK_COMPLETE":
-        raise AwsError(
-            f"stack {stack} failed to create before and can only be deleted; "
-            "run `banklake aws destroy`, then deploy again"
-        )
+        say(f"stack {stack} failed to create before and holds nothing: deleting it first")
+        destroy(target, stack, say)
+        current = None
     request = {
         "StackName": stack,
-        "TemplateBody": template_body(),
+        "TemplateBody": template_body(template),
         "Parameters": [{"ParameterKey": k, "ParameterValue": v} for k, v in parameters.items()],
         "Capabilities": ["CAPABILITY_IAM"],
+        "RetainExceptOnCreate": True,
     }
     last_seen = _latest_event(target, current["StackId"]) if current else None
     with aws_errors(f"{'updating' if current else 'creating'} stack {stack}"):
@@ -127,18 +156,20 @@ def deploy(target: AwsTarget, stack: str, parameters: dict[str, str], say: Say) 
             if current:
                 stack_id = cloudformation.update_stack(**request)["StackId"]
             else:
-                stack_id = cloudformation.create_stack(**request, OnFailure="ROLLBACK")["StackId"]
+                stack_id = cloudformation.create_stack(
+                    **request, OnFailure="ROLLBACK", EnableTerminationProtection=protect
+                )["StackId"]
         except ClientError as error:
             if "No updates are to be performed" not in str(error):
                 raise
             say(f"stack {stack} is already up to date")
-            return outputs(target, stack)
+            return stack_outputs(target, stack)
     status = follow(target, stack_id, last_seen, say)
     if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
         raise AwsError(
             f"stack {stack} ended {status}: {failure_reason(target, stack_id, last_seen)}"
         )
-    return outputs(target, stack)
+    return stack_outputs(target, stack)
 
 
 def destroy(target: AwsTarget, stack: str, say: Say) -> bool:
@@ -148,8 +179,13 @@ def destroy(target: AwsTarget, stack: str, say: Say) -> bool:
         return False
     stack_id = current["StackId"]
     last_seen = _latest_event(target, stack_id)
+    cloudformation = target.client("cloudformation")
     with aws_errors(f"deleting stack {stack}"):
-        target.client("cloudformation").delete_stack(StackName=stack_id)
+        if current.get("EnableTerminationProtection"):
+            cloudformation.update_termination_protection(
+                EnableTerminationProtection=False, StackName=stack_id
+            )
+        cloudformation.delete_stack(StackName=stack_id)
     status = follow(target, stack_id, last_seen, say)
     if status != "DELETE_COMPLETE":
         raise AwsError(

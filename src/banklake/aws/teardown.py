@@ -5,15 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from banklake.aws.session import AwsTarget, aws_errors
-from banklake.aws.stack import StackOutputs
+from banklake.errors import AwsError
 
 
-def delete_data(target: AwsTarget, stack: StackOutputs, say: Callable[[str], None]) -> list[str]:
-    """Delete the tables, namespace and table bucket, then every object version of the
-    landing bucket and the bucket; what was deleted, in order."""
+def delete_data(
+    target: AwsTarget, bucket: str, bucket_arn: str, say: Callable[[str], None]
+) -> list[str]:
+    """Delete the tables, namespace and table bucket ``bucket_arn``, then every object version
+    of the landing bucket and the bucket; what was deleted, in order."""
     deleted = []
     s3tables = target.client("s3tables")
-    bucket_arn = stack.table_bucket_arn
     with aws_errors(f"deleting the tables of {bucket_arn}"):
         pages = s3tables.get_paginator("list_tables")
         for page in pages.paginate(tableBucketARN=bucket_arn):
@@ -34,7 +35,6 @@ def delete_data(target: AwsTarget, stack: StackOutputs, say: Callable[[str], Non
         deleted.append(f"table bucket {bucket_arn}")
         say(f"deleted table bucket {bucket_arn}")
     s3 = target.client("s3")
-    bucket = stack.landing_bucket
     with aws_errors(f"emptying and deleting s3://{bucket}"):
         pages = s3.get_paginator("list_object_versions")
         for page in pages.paginate(Bucket=bucket):
@@ -43,7 +43,13 @@ def delete_data(target: AwsTarget, stack: StackOutputs, say: Callable[[str], Non
                 for item in page.get("Versions", []) + page.get("DeleteMarkers", [])
             ]
             if doomed:
-                s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+                answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": doomed, "Quiet": True})
+                if answer.get("Errors"):
+                    first = answer["Errors"][0]
+                    raise AwsError(
+                        f"s3://{bucket}/{first['Key']} could not be deleted: {first['Message']}"
+                        f" ({len(answer['Errors'])} objects in all); the bucket is kept"
+                    )
         s3.delete_bucket(Bucket=bucket)
     deleted.append(f"bucket s3://{bucket}")
     say(f"deleted s3://{bucket}")

@@ -112,7 +112,12 @@ def _queries(settings: Settings, lakehouse: Lakehouse, engine: str) -> Iterator[
 
 def count_data_rows(path: Path) -> int:
     """Data records in a CSV file (all but the header), counted straight from its bytes."""
-    data = path.read_bytes().removeprefix(UTF8_BOM)
+    return count_data_records(path.read_bytes())
+
+
+def count_data_records(data: bytes) -> int:
+    """Data records in a CSV file's bytes (all but the header)."""
+    data = data.removeprefix(UTF8_BOM)
     if not data:
         return 0
     if b'"' in data:
