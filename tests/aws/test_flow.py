@@ -140,9 +140,13 @@ def test_deploy_upload_run_verify_report_destroy(
     assert parameters["CreateAnalyticsIntegration"] == "true"
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert (parameters["WheelKey"], parameters["LandingBucketName"]) == (WHEEL_KEY, bucket)
-    # Deploying again updates the job stack in place (here: a bigger Glue job).
-    updated = banklake(aws, "deploy", "--integration", "create", "--workers", "4")
+    # Deploying again updates the job stack in place (here: a bigger Glue job); the stack that
+    # made the analytics integration keeps it without asking Glue again.
+    updated = banklake(aws, "deploy", "--integration", "auto", "--workers", "4")
     assert updated["outputs"] == outputs
+    (data,) = cloudformation.describe_stacks(StackName="banklake-data")["Stacks"]
+    kept = {p["ParameterKey"]: p["ParameterValue"] for p in data["Parameters"]}
+    assert kept["CreateAnalyticsIntegration"] == "true"
     (stack,) = cloudformation.describe_stacks(StackName="banklake")["Stacks"]
     parameters = {p["ParameterKey"]: p["ParameterValue"] for p in stack["Parameters"]}
     assert (stack["StackStatus"], parameters["NumberOfWorkers"]) == ("UPDATE_COMPLETE", "4")

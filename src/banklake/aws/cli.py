@@ -89,14 +89,17 @@ def deploy(
         StackOutputs,
         data_stack,
         integration_exists,
+        parameters,
     )
     from banklake.aws.stack import deploy as deploy_stack
 
     settings = load_settings()
     target = _target(profile, region, endpoint_url)
     say = _say(json_output)
+    # auto: create it where it is missing, and keep it in the stack that made it.
+    made_here = parameters(target, data_stack(stack)).get("CreateAnalyticsIntegration") == "true"
     create = integration is Integration.create or (
-        integration is Integration.auto and not integration_exists(target)
+        integration is Integration.auto and (made_here or not integration_exists(target))
     )
     policy = settings.maintenance
     names = {"TableBucketName": settings.table_bucket, "NamespaceName": settings.namespace}

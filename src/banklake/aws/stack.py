@@ -85,6 +85,12 @@ def describe(target: AwsTarget, stack: str) -> dict[str, Any] | None:
     return dict(found["Stacks"][0])
 
 
+def parameters(target: AwsTarget, stack: str) -> dict[str, str]:
+    """The parameters the stack was last deployed with; none when there is no stack."""
+    found = describe(target, stack) or {}
+    return {p["ParameterKey"]: p["ParameterValue"] for p in found.get("Parameters", [])}
+
+
 def stack_outputs(target: AwsTarget, stack: str) -> dict[str, str]:
     """One deployed stack's outputs."""
     found = describe(target, stack)
