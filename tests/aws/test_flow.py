@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -353,3 +354,60 @@ def test_upload_recognises_unchanged_files_uploaded_in_parts(aws: str, tmp_path:
         ["landing/customers/customers_2026-01-01.csv"],
         1,
     )
+
+
+needs_terraform = pytest.mark.skipif(
+    shutil.which("terraform") is None, reason="no terraform binary on PATH"
+)
+
+
+@needs_terraform
+def test_a_terraform_deployment_is_found_by_its_outputs(aws: str, tmp_path: Path) -> None:
+    """upload and run read what `terraform apply` of infra/terraform outputs (its names are
+    held to the CloudFormation outputs' in tests/infra)."""
+    target = AwsTarget(region=REGION, endpoint_url=aws)
+    target.client("s3").create_bucket(Bucket="tf-landing")
+    target.client("glue").create_job(
+        Name="tf-job",
+        Role="arn:aws:iam::123456789012:role/tf-job",
+        Command={"Name": "glueetl", "ScriptLocation": "s3://tf-landing/glue/banklake_job.py"},
+        GlueVersion="5.1",
+    )
+    values = {
+        "landing_bucket_name": "tf-landing",
+        "landing_location": "s3://tf-landing/landing/",
+        "table_bucket_arn": "arn:aws:s3tables:us-east-1:123456789012:bucket/banking-lakehouse",
+        "namespace_name": "analytics_db",
+        "job_name": "tf-job",
+        "workgroup_name": "banklake",
+        "athena_catalog": "s3tablescatalog/banking-lakehouse",
+        "glue_job_role_arn": "arn:aws:iam::123456789012:role/tf-job",
+    }
+    state = {
+        "version": 4,
+        "terraform_version": "1.11.4",
+        "serial": 1,
+        "lineage": "banklake",
+        "outputs": {k: {"value": v, "type": "string"} for k, v in values.items()},
+        "resources": [],
+    }
+    deployment = tmp_path / "terraform"
+    deployment.mkdir()
+    (deployment / "terraform.tfstate").write_text(json.dumps(state))
+    landing = tmp_path / "landing" / "customers"
+    landing.mkdir(parents=True)
+    (landing / "customers_2026-01-01.csv").write_bytes(b"customer_id,name,email,country\n")
+
+    uploaded = banklake(aws, "upload", "--landing", landing.parent, "--terraform", deployment)
+    assert uploaded["location"] == "s3://tf-landing/landing/"
+    assert uploaded["uploaded"] == ["landing/customers/customers_2026-01-01.csv"]
+    assert banklake(aws, "run", "--terraform", deployment)["job"] == "tf-job"
+
+    empty = tmp_path / "nothing"
+    empty.mkdir()
+    result = runner.invoke(
+        app, ["aws", "run", "--terraform", str(empty), "--region", REGION, "--endpoint-url", aws]
+    )
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert "is not an applied banklake Terraform deployment: no outputs athena_catalog" in message

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from banklake import progress
 from banklake.aws.session import AwsTarget
-from banklake.aws.stack import DEFAULT_STACK
+from banklake.aws.stack import DEFAULT_STACK, StackOutputs
 from banklake.cli_common import Json, emit_json, errors_as_messages, out, print_checks
 from banklake.config import load_settings
 
@@ -28,6 +28,13 @@ aws_app = typer.Typer(
 Stack = Annotated[str, typer.Option(help="CloudFormation stack name")]
 Profile = Annotated[str | None, typer.Option(help="AWS profile [default: the standard chain]")]
 Region = Annotated[str | None, typer.Option(help="AWS region [default: the profile's]")]
+Terraform = Annotated[
+    Path | None,
+    typer.Option(
+        "--terraform",
+        help="Read a Terraform deployment's outputs from this folder instead of the stacks'",
+    ),
+]
 Endpoint = Annotated[
     str | None, typer.Option(help="Send every AWS call here (an emulator, e.g. moto)")
 ]
@@ -46,6 +53,12 @@ class Route(StrEnum):
 
 def _target(profile: str | None, region: str | None, endpoint_url: str | None) -> AwsTarget:
     return AwsTarget(profile=profile, region=region, endpoint_url=endpoint_url)
+
+
+def _deployed(target: AwsTarget, stack: str, terraform: Path | None) -> StackOutputs:
+    from banklake.aws.stack import outputs, terraform_outputs
+
+    return terraform_outputs(terraform) if terraform else outputs(target, stack)
 
 
 def _say(json_output: bool) -> Callable[[str], None]:
@@ -86,7 +99,6 @@ def deploy(
     from banklake.aws.stack import (
         DATA_TEMPLATE,
         JOB_TEMPLATE,
-        StackOutputs,
         data_stack,
         integration_exists,
         parameters,
@@ -151,6 +163,7 @@ def deploy(
 def upload(
     landing: Annotated[Path | None, typer.Option(help="Landing zone [default: ./landing]")] = None,
     stack: Stack = DEFAULT_STACK,
+    terraform: Terraform = None,
     profile: Profile = None,
     region: Region = None,
     endpoint_url: Endpoint = None,
@@ -158,11 +171,10 @@ def upload(
 ) -> None:
     """Upload the landing zone's new and changed files to the stack's landing bucket."""
     from banklake.aws.artifacts import upload_landing
-    from banklake.aws.stack import outputs
 
     settings = load_settings(landing=landing)
     target = _target(profile, region, endpoint_url)
-    deployed = outputs(target, stack)
+    deployed = _deployed(target, stack, terraform)
     say = _say(json_output)
     result = upload_landing(target, deployed, settings.landing, lambda key: say(f"uploaded {key}"))
     if json_output:
@@ -179,6 +191,7 @@ def upload(
 def run_job(
     wait: Annotated[bool, typer.Option(help="Follow the run to its end")] = True,
     stack: Stack = DEFAULT_STACK,
+    terraform: Terraform = None,
     profile: Profile = None,
     region: Region = None,
     endpoint_url: Endpoint = None,
@@ -186,10 +199,9 @@ def run_job(
 ) -> None:
     """Start the Glue job and follow it to the end; show its state and where its logs are."""
     from banklake.aws import job
-    from banklake.aws.stack import outputs
 
     target = _target(profile, region, endpoint_url)
-    deployed = outputs(target, stack)
+    deployed = _deployed(target, stack, terraform)
     run_id = job.start(target, deployed)
     say = _say(json_output)
     say(f"started job {deployed.job_name}, run {run_id}")
@@ -213,6 +225,7 @@ def verify(
         bool, typer.Option(help="Enable compaction (configured target size) where it is off")
     ] = False,
     stack: Stack = DEFAULT_STACK,
+    terraform: Terraform = None,
     profile: Profile = None,
     region: Region = None,
     endpoint_url: Endpoint = None,
@@ -220,11 +233,10 @@ def verify(
 ) -> None:
     """The three tests on AWS: Athena queries and the S3 Tables maintenance configuration."""
     from banklake.aws.checks import verify as verify_on_aws
-    from banklake.aws.stack import outputs
 
     target = _target(profile, region, endpoint_url)
     verification = verify_on_aws(
-        target, outputs(target, stack), load_settings().maintenance, fix=fix
+        target, _deployed(target, stack, terraform), load_settings().maintenance, fix=fix
     )
     if json_output:
         emit_json(verification.to_dict())
@@ -244,6 +256,7 @@ def report(
         Path | None, typer.Option(help="Report folder [default: ./reports]; writes aws/ in it")
     ] = None,
     stack: Stack = DEFAULT_STACK,
+    terraform: Terraform = None,
     profile: Profile = None,
     region: Region = None,
     endpoint_url: Endpoint = None,
@@ -251,12 +264,11 @@ def report(
 ) -> None:
     """Run the three tests on AWS and write the Markdown and JSON reports."""
     from banklake.aws.checks import verify as verify_on_aws
-    from banklake.aws.stack import outputs
     from banklake.verify.report import write_reports
 
     settings = load_settings(reports=reports)
     target = _target(profile, region, endpoint_url)
-    verification = verify_on_aws(target, outputs(target, stack), settings.maintenance)
+    verification = verify_on_aws(target, _deployed(target, stack, terraform), settings.maintenance)
     markdown, machine = write_reports(verification, settings.reports / "aws")
     if json_output:
         emit_json({"passed": verification.passed, "markdown": markdown, "json": machine})

@@ -11,6 +11,7 @@ Every other ``banklake aws`` command finds the resources through the two stacks'
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from banklake.aws.session import AwsTarget, aws_errors, error_code
-from banklake.errors import AwsError
+from banklake.errors import AwsError, UsageError
 
 DEFAULT_STACK = "banklake"
 DATA_TEMPLATE = "banklake-data.yaml"
@@ -44,6 +45,16 @@ def infra_file(relative: str) -> Path:
 
 def template_body(template: str) -> str:
     return infra_file(f"cloudformation/{template}").read_text(encoding="utf-8")
+
+
+_OUTPUT_KEYS = (
+    "LandingBucketName",
+    "LandingLocation",
+    "TableBucketArn",
+    "NamespaceName",
+    "JobName",
+    "AthenaCatalog",
+)
 
 
 @dataclass(frozen=True)
@@ -111,6 +122,31 @@ def outputs(target: AwsTarget, stack: str) -> StackOutputs:
     """Both stacks' outputs: the data stack's and the job stack's."""
     merged = {**stack_outputs(target, data_stack(stack)), **stack_outputs(target, stack)}
     return StackOutputs.from_outputs(merged)
+
+
+def terraform_outputs(folder: Path) -> StackOutputs:
+    """A Terraform deployment's outputs (``terraform output -json`` in ``folder``), which
+    have the CloudFormation outputs' names in snake case."""
+    import json
+    import shutil
+    import subprocess
+
+    terraform = shutil.which("terraform")
+    if terraform is None:
+        raise UsageError("--terraform needs the terraform command on PATH")
+    found = subprocess.run(
+        [terraform, f"-chdir={folder}", "output", "-json"], capture_output=True, text=True
+    )
+    values = json.loads(found.stdout or "{}") if found.returncode == 0 else {}
+    names = {re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower(): key for key in _OUTPUT_KEYS}
+    names["workgroup_name"] = "WorkGroupName"  # the provider's spelling of Athena's WorkGroup
+    missing = sorted(set(names) - set(values))
+    if missing:
+        problem = found.stderr.strip() if found.returncode else f"no outputs {', '.join(missing)}"
+        raise UsageError(f"{folder} is not an applied banklake Terraform deployment: {problem}")
+    return StackOutputs.from_outputs(
+        {names[k]: str(v["value"]) for k, v in values.items() if k in names}
+    )
 
 
 def integration_exists(target: AwsTarget) -> bool:
