@@ -25,7 +25,7 @@ aws_app = typer.Typer(
     no_args_is_help=True,
 )
 
-Stack = Annotated[str, typer.Option(help="CloudFormation stack name")]
+Stack = Annotated[str, typer.Option(help="Stack name (the data is in the stack <name>-data)")]
 Profile = Annotated[str | None, typer.Option(help="AWS profile [default: the standard chain]")]
 Region = Annotated[str | None, typer.Option(help="AWS region [default: the profile's]")]
 Terraform = Annotated[
