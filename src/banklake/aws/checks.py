@@ -34,6 +34,8 @@ from banklake.verify.checks import (
     Verification,
     corrected_top3_sql,
     count_data_records,
+    integrity_check,
+    open_quarantine_sql,
 )
 
 SEED_CATALOG = '"s3tablescatalog"'
@@ -97,15 +99,10 @@ def landed_transactions(target: AwsTarget, stack: StackOutputs) -> dict[str, tup
 
 def data_integrity(athena: Athena, target: AwsTarget, stack: StackOutputs) -> Check:
     gold_sql = on_athena(SEED_COUNT_SQL, stack)
-    quarantine_sql = (
-        f"SELECT count(*) FROM {stack.namespace}.quarantine "
-        "WHERE entity = 'transactions' AND resolved_at IS NULL"
-    )
+    quarantine_sql = open_quarantine_sql(stack.namespace)
     landed = landed_transactions(target, stack)
     delivered = {r["source_file"]: r for r in athena.query(ledger_sql(stack.namespace, False))}
     held = athena.query(ledger_sql(stack.namespace, True))
-    in_gold = int(athena.scalar(gold_sql))
-    quarantined = int(athena.scalar(quarantine_sql))
     problems, rejected_rows = [], 0
     for name, (rows, checksum) in sorted(landed.items()):
         record = delivered.get(name)
@@ -119,28 +116,17 @@ def data_integrity(athena: Athena, target: AwsTarget, stack: StackOutputs) -> Ch
         for r in held
         if r["rows_read"] != r["rows_loaded"] + r["rows_quarantined"] + r["rows_duplicate"]
     ]
-    rows_read = sum(rows for rows, _ in landed.values())
-    duplicates = sum(r["rows_duplicate"] for r in held)
-    placed = in_gold + quarantined + duplicates + rejected_rows
-    if rows_read != placed:
-        problems.append(f"the files hold {rows_read} rows, the tables and ledger {placed}")
-    return Check(
-        "data_integrity",
-        "Test 1: Gold row count matches the input files",
-        passed=not problems,
-        details={
-            "input_files": len(landed),
-            "rows_read": rows_read,
-            "rows_in_gold": in_gold,
-            "rows_quarantined": quarantined,
-            "rows_duplicate": duplicates,
-            "rows_in_rejected_files": rejected_rows,
-            "equation": f"{rows_read} = {in_gold} + {quarantined} + {duplicates} + {rejected_rows}",
-            "problems": problems,
-            "ledger": held,
-            "gold_sql": gold_sql,
-            "quarantine_sql": quarantine_sql,
-        },
+    return integrity_check(
+        files=len(landed),
+        rows_read=sum(rows for rows, _ in landed.values()),
+        in_gold=int(athena.scalar(gold_sql)),
+        quarantined=int(athena.scalar(quarantine_sql)),
+        duplicates=sum(r["rows_duplicate"] for r in held),
+        rejected_rows=rejected_rows,
+        problems=problems,
+        ledger=held,
+        gold_sql=gold_sql,
+        quarantine_sql=quarantine_sql,
     )
 
 

@@ -165,21 +165,53 @@ def data_integrity(settings: Settings, queries: Queries, ledger: Table) -> Check
             )
         if record.entity == TRANSACTIONS.name:
             duplicates += record.rows_duplicate
-    in_gold = int(queries.scalar(SEED_COUNT_SQL))
-    quarantine_sql = (
-        f"SELECT count(*) FROM {settings.namespace}.quarantine "
+    quarantine_sql = open_quarantine_sql(settings.namespace)
+    return integrity_check(
+        files=len(landed),
+        rows_read=rows_read,
+        in_gold=int(queries.scalar(SEED_COUNT_SQL)),
+        quarantined=int(queries.scalar(quarantine_sql)),
+        duplicates=duplicates,
+        rejected_rows=rejected_rows,
+        problems=problems,
+        ledger=[asdict(record) for record in latest],
+        gold_sql=SEED_COUNT_SQL,
+        quarantine_sql=quarantine_sql,
+    )
+
+
+def open_quarantine_sql(namespace: str) -> str:
+    """Transactions rows in the quarantine that no later run has loaded."""
+    return (
+        f"SELECT count(*) FROM {namespace}.quarantine "
         "WHERE entity = 'transactions' AND resolved_at IS NULL"
     )
-    quarantined = int(queries.scalar(quarantine_sql))
+
+
+def integrity_check(
+    *,
+    files: int,
+    rows_read: int,
+    in_gold: int,
+    quarantined: int,
+    duplicates: int,
+    rejected_rows: int,
+    problems: list[str],
+    ledger: list[dict[str, Any]],
+    gold_sql: str,
+    quarantine_sql: str,
+) -> Check:
+    """Test 1's verdict: every row of the files is in Gold, the quarantine, a counted duplicate
+    or a file refused whole, and no other problem was found."""
     placed = in_gold + quarantined + duplicates + rejected_rows
     if rows_read != placed:
-        problems.append(f"the files hold {rows_read} rows, the tables and ledger {placed}")
+        problems = [*problems, f"the files hold {rows_read} rows, the tables and ledger {placed}"]
     return Check(
         "data_integrity",
         "Test 1: Gold row count matches the input files",
         passed=not problems,
         details={
-            "input_files": len(landed),
+            "input_files": files,
             "rows_read": rows_read,
             "rows_in_gold": in_gold,
             "rows_quarantined": quarantined,
@@ -187,8 +219,8 @@ def data_integrity(settings: Settings, queries: Queries, ledger: Table) -> Check
             "rows_in_rejected_files": rejected_rows,
             "equation": f"{rows_read} = {in_gold} + {quarantined} + {duplicates} + {rejected_rows}",
             "problems": problems,
-            "ledger": [asdict(record) for record in latest],
-            "gold_sql": SEED_COUNT_SQL,
+            "ledger": ledger,
+            "gold_sql": gold_sql,
             "quarantine_sql": quarantine_sql,
         },
     )
