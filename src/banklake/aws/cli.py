@@ -222,7 +222,8 @@ def run_job(
 @errors_as_messages
 def verify(
     fix: Annotated[
-        bool, typer.Option(help="Enable compaction (configured target size) where it is off")
+        bool,
+        typer.Option(help="Enable compaction at the configured target size where it is not"),
     ] = False,
     stack: Stack = DEFAULT_STACK,
     terraform: Terraform = None,
@@ -286,8 +287,8 @@ def destroy(
     force: Annotated[
         bool,
         typer.Option(
-            help="Also delete the data: the tables, table bucket and landing bucket, which "
-            "the stack keeps when it is deleted"
+            help="Also delete the data stack and its data: the tables, the table bucket and "
+            "the landing bucket"
         ),
     ] = False,
     stack: Stack = DEFAULT_STACK,
