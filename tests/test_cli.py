@@ -196,3 +196,10 @@ def test_rejected_file_exits_3_and_replay_resolves(landed: Path) -> None:
     assert json.loads(out)["total"] == 0
     code, out, _ = invoke("quarantine", "list", *paths, "--json")
     assert [r["resolved_batch_id"] for r in json.loads(out)["rows"]] == [replayed["batch_id"]]
+
+
+def test_messages_are_never_wrapped_when_not_at_a_terminal(tmp_path: Path) -> None:
+    deep = tmp_path.joinpath(*["a-rather-long-folder-name"] * 8, "landing")
+    code, _, err = invoke("run", "--landing", deep, "--lakehouse", tmp_path / "lh")
+    assert code == 2
+    assert err.count("\n") == 1 and f"{deep}: landing folder not found" in err

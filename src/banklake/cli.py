@@ -13,11 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
 from rich.table import Table
 
 from banklake import progress
-from banklake.cli_common import Json, emit_json, errors_as_messages, out, print_checks
+from banklake.cli_common import Json, emit_json, err, errors_as_messages, out, print_checks
 from banklake.config import Settings, load_settings
 from banklake.errors import UsageError
 
@@ -205,9 +204,8 @@ def _report_run(result: RunResult, json_output: bool) -> None:
         for file in result.files:
             if file.problem and file.status != "rejected":
                 out.print(f"[yellow]warning:[/yellow] {file.source_file}: {file.problem}")
-    errors = Console(stderr=True, highlight=False)
     for file in result.rejected:
-        errors.print(f"[red]rejected:[/red] {file.problem}")
+        err.print(f"[red]rejected:[/red] {file.problem}")
     if result.rejected:
         raise typer.Exit(3)
 

@@ -15,7 +15,17 @@ from banklake.errors import BanklakeError
 if TYPE_CHECKING:
     from banklake.verify.checks import Verification
 
-out = Console(highlight=False)
+
+def console(stderr: bool = False) -> Console:
+    """A console for people: to a terminal it wraps at its width; to a log or a pipe it never
+    breaks a line of its own, so a message holding a long path stays whole."""
+    made = Console(stderr=stderr, highlight=False)
+    made.soft_wrap = not made.is_terminal
+    return made
+
+
+out = console()
+err = console(stderr=True)
 Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON on stdout")]
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -28,7 +38,7 @@ def errors_as_messages(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except BanklakeError as error:
-            Console(stderr=True, highlight=False).print(f"[red]error:[/red] {error}")
+            err.print(f"[red]error:[/red] {error}")
             raise typer.Exit(error.exit_code) from None
 
     return wrapper  # type: ignore[return-value]

@@ -12,12 +12,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from banklake import progress
 from banklake.aws.session import AwsTarget
 from banklake.aws.stack import DEFAULT_STACK, StackOutputs
-from banklake.cli_common import Json, emit_json, errors_as_messages, out, print_checks
+from banklake.cli_common import Json, emit_json, err, errors_as_messages, out, print_checks
 from banklake.config import load_settings
 
 aws_app = typer.Typer(
@@ -312,7 +311,7 @@ def destroy(
         else f"(the data stack {data_stack(stack)} with the buckets and tables is kept)"
     )
     if not yes:
-        Console(stderr=True).print(f"Delete stack {stack} in {target.region_name} {what}?")
+        err.print(f"Delete stack {stack} in {target.region_name} {what}?")
         if not typer.confirm("Go ahead?", default=False, err=True):
             raise typer.Exit(1)
     say = _say(json_output)
