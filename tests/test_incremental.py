@@ -133,7 +133,9 @@ def test_identical_copies_load_once_and_are_counted(lake: Settings, engine: str)
     # The same day delivered again under another name: every row is a counted duplicate.
     copy = lake.landing / "transactions" / "transactions_2026-01-02_resent.csv"
     copy.write_bytes((lake.landing / "transactions" / "transactions_2026-01-02.csv").read_bytes())
-    (resent,) = run(lake, engine).files
+    # The first delivery's rows are decided again with the copy's: still the first copy loads.
+    original, resent = sorted(run(lake, engine).files, key=lambda f: f.source_file)
+    assert (original.status, original.rows_loaded, original.rows_duplicate) == ("reprocessed", 2, 1)
     assert (resent.rows_read, resent.rows_loaded, resent.rows_duplicate) == (3, 0, 3)
     assert sorted(_gold(lake)) == ["TX_1", "TX_2", "TX_7"]
     integrity = verify(lake).checks[0]
@@ -143,14 +145,18 @@ def test_identical_copies_load_once_and_are_counted(lake: Settings, engine: str)
 def test_a_key_loaded_before_with_other_content_is_a_conflict(lake: Settings, engine: str) -> None:
     run(lake, engine)
     _day(lake.landing, "2026-01-03", "TX_1,ACC_1,99.00,Credit,2026-01-01 09:00:00")
-    (day,) = run(lake, engine).files
-    assert day.quarantined_by_rule == {"tx_id_conflict": 1}
-    (row,) = _rows(lake, "quarantine")
-    assert row["reasons"] == (
-        "tx_id has different versions in the lakehouse or batch "
-        "(loaded from transactions/transactions_2026-01-01.csv)"
-    )
-    assert str(_gold(lake)["TX_1"]["amount"]) == "10.00"  # the loaded version stays
+    files = run(lake, engine).files
+    # As a clean run over both files decides: neither version can be trusted, whichever came first.
+    assert {f.source_file: f.quarantined_by_rule for f in files} == {
+        "transactions/transactions_2026-01-01.csv": {"tx_id_conflict": 1},
+        "transactions/transactions_2026-01-03.csv": {"tx_id_conflict": 1},
+    }
+    reasons = {row["reasons"] for row in _rows(lake, "quarantine")}
+    assert reasons == {
+        "tx_id has different versions in the lakehouse or batch (versions at "
+        "transactions/transactions_2026-01-01.csv:2, transactions/transactions_2026-01-03.csv:2)"
+    }
+    assert "TX_1" not in _gold(lake)
 
 
 def test_late_data_lands_in_its_own_date(lake: Settings, engine: str) -> None:
@@ -221,29 +227,49 @@ def test_a_later_snapshot_re_enriches_gold_rows_of_its_dates(lake: Settings, eng
     assert verify(lake).checks[0].passed
 
 
-def test_replay_loads_rows_that_now_pass_exactly_once(lake: Settings, engine: str) -> None:
+def test_rows_waiting_for_a_late_account_load_when_it_arrives(lake: Settings, engine: str) -> None:
     _day(lake.landing, "2026-01-02", "TX_2,ACC_3,20.00,Debit,2026-01-02 09:00:00")
     run(lake, engine)
     (held,) = _rows(lake, "quarantine")
     assert held["rule_ids"] == ["tx_account_known"] and held["resolved_at"] is None
-    # The account file was late: today's snapshot has ACC_3, open since Jan 1.
+    # The account file was late: the snapshot is delivered again with ACC_3, open since Jan 1.
     write_csv(
         lake.landing / "accounts" / "accounts_2026-01-01.csv",
         ACCOUNTS + "ACC_1,CUST_1,Savings,100.00\nACC_2,CUST_2,Current,50.00\n"
         "ACC_3,CUST_2,Savings,5.00\n",
     )
-    run(lake, engine)
-    assert "TX_2" not in _gold(lake)
-    replayed = replay(lake, engine)
-    assert [(f.source_file, f.status, f.rows_loaded) for f in replayed.files] == [
-        ("transactions/transactions_2026-01-02.csv", "reprocessed", 1)
-    ]
+    late = run(lake, engine)
+    assert {f.source_file: (f.status, f.rows_loaded) for f in late.files} == {
+        "accounts/accounts_2026-01-01.csv": ("loaded", 3),
+        "transactions/transactions_2026-01-01.csv": ("reprocessed", 1),
+        "transactions/transactions_2026-01-02.csv": ("reprocessed", 1),
+    }
     (resolved,) = _rows(lake, "quarantine")
-    assert resolved["resolved_batch_id"] == replayed.batch_id
+    assert resolved["resolved_batch_id"] == late.batch_id
     assert _gold(lake)["TX_2"]["customer_id"] == "CUST_2"
     assert replay(lake, engine).files == []  # nothing left to replay
+    assert run(lake, engine).files == []  # and nothing to load again
     assert sorted(_gold(lake)) == ["TX_1", "TX_2"]
     assert verify(lake).checks[0].passed
+
+
+def test_replay_loads_rows_that_now_pass_exactly_once(lake: Settings, engine: str) -> None:
+    # A row quarantined for a reason that time cures: a timestamp ahead of the clock.
+    (lake.landing / "transactions" / "transactions_2026-01-02.csv").unlink()
+    _day(lake.landing, "2026-01-02", "TX_2,ACC_2,20.00,Debit,2026-01-02 09:00:00")
+    run(lake, engine)
+    assert replay(lake, engine).files == []  # nothing is quarantined
+    _day(lake.landing, "2026-01-05", "TX_5,ACC_9,5.00,Debit,2026-01-05 09:00:00")
+    run(lake, engine)
+    write_csv(
+        lake.landing / "accounts" / "accounts_2026-01-01.csv",
+        ACCOUNTS + "ACC_1,CUST_1,Savings,100.00\nACC_2,CUST_2,Current,50.00\n"
+        "ACC_9,CUST_1,Savings,5.00\n",
+    )
+    run(lake, engine)
+    assert "TX_5" in _gold(lake)
+    replayed = replay(lake, engine)
+    assert replayed.files == [] and verify(lake).checks[0].passed
 
 
 def test_schema_drift_is_recorded_and_the_file_loads(lake: Settings, engine: str) -> None:
@@ -368,7 +394,7 @@ def test_a_customer_missing_on_the_transaction_date_holds_it_back(
     )
 
 
-def test_replay_after_a_late_customer_loads_the_account_and_its_transactions(
+def test_a_late_customer_loads_the_account_and_its_transactions(
     lake: Settings, engine: str
 ) -> None:
     write_csv(
@@ -387,12 +413,13 @@ def test_replay_after_a_late_customer_loads_the_account_and_its_transactions(
         CUSTOMERS + "CUST_1,Ann Lee,ann@example.com,UK\nCUST_2,Bo Chen,bo@example.com,USA\n"
         "CUST_3,Cy Diaz,cy@example.com,Spain\n",
     )
-    run(lake, engine)
-    replayed = replay(lake, engine)
-    assert sorted(f.source_file for f in replayed.files) == [
+    late = run(lake, engine)
+    assert sorted(f.source_file for f in late.files if f.status == "reprocessed") == [
         "accounts/accounts_2026-01-01.csv",
+        "transactions/transactions_2026-01-01.csv",
         "transactions/transactions_2026-01-02.csv",
     ]
-    assert all(r["resolved_batch_id"] == replayed.batch_id for r in _rows(lake, "quarantine"))
+    assert all(r["resolved_batch_id"] == late.batch_id for r in _rows(lake, "quarantine"))
     assert _gold(lake)["TX_2"]["country"] == "Spain"
+    assert replay(lake, engine).files == []
     assert verify(lake).checks[0].passed

@@ -52,6 +52,9 @@ class Column:
     name: str
     type: str
     doc: str = ""
+    # Columns added after a table's first form take field ids after all of that form's
+    # (its nested ones included), as Iceberg's schema evolution gives them to deployed tables.
+    added: bool = False
 
 
 @dataclass(frozen=True)
@@ -180,6 +183,12 @@ LEDGER = TableContract(
         Column("problem", "string", doc="Why the file was rejected, or its schema drift"),
         Column("snapshot_ids", "map<string,long>", doc="Table -> snapshot this batch committed"),
         Column("recorded_at", "timestamp"),
+        # What the file's rows may interact with: rows sharing a key are decided together, and
+        # rows dated from a dimension change on are checked again (see banklake.scope).
+        Column("key_min", "string", doc="Smallest key in the file (transactions)", added=True),
+        Column("key_max", "string", doc="Largest key in the file (transactions)", added=True),
+        Column("date_min", "date", doc="Earliest business date of its rows", added=True),
+        Column("date_max", "date", doc="Latest business date of its rows", added=True),
     ),
     "One row per run and source file: what was read and where every row went.",
 )

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -24,12 +24,12 @@ import pyarrow as pa
 from pyiceberg.table import Table
 
 from banklake import __version__
-from banklake.bronze.landing import LandingBatch, batch_of, list_landing
+from banklake.bronze.landing import Candidate, LandingBatch, batch_of, list_landing
 from banklake.bronze.reader import line_texts
 from banklake.config import Settings
 from banklake.contracts import TRANSACTIONS
 from banklake.engines import Engine, FileCount, create_engine, known_engine
-from banklake.errors import AuditError
+from banklake.errors import AuditError, LandingError, UsageError
 from banklake.faults import crash_point
 from banklake.lakehouse.catalog import Lakehouse
 from banklake.lakehouse.ledger import (
@@ -46,7 +46,7 @@ from banklake.lakehouse.ledger import (
 from banklake.lakehouse.lock import writer_lock
 from banklake.lakehouse.maintenance import JobResult
 from banklake.lakehouse.maintenance import maintain as run_maintenance
-from banklake.scope import from_window, of_files, or_restated, provide, restated_since
+from banklake.scope import Footprint, decided_again, from_window, key_footprint, of_files, provide
 from banklake.transform import plan
 from banklake.transform.plan import failed_lines_sql, file_outcomes_sql, findings_sql
 from banklake.transform.sql import DIMENSIONS
@@ -73,6 +73,7 @@ class RunResult:
     files: list[FileOutcome] = field(default_factory=list)  # the ledger rows of this batch
     unchanged_files: int = 0  # landed files already loaded as they are
     tables: list[TableWrite] = field(default_factory=list)
+    retracted: int = 0  # rows earlier deliveries of re-delivered or withdrawn files had loaded
     findings: list[dict[str, Any]] = field(default_factory=list)  # rows per rule and severity
 
     @property
@@ -115,7 +116,8 @@ def run(
         say("looking for new files")
         candidates = list_landing(settings.landing, since, until)
         taken = take_new(candidates, deliveries(history))
-        result = _load(settings, engine, say, tables, holdings(history), taken, "loaded")
+        change = Change(taken, status="loaded")
+        result = _load(settings, engine, say, tables, holdings(history), change)
         result.unchanged_files = len(candidates) - len(taken)
         return result
 
@@ -146,9 +148,50 @@ def replay(
                 )
             else:
                 taken.append(Taken(candidate, recorded.checksum, redelivered=False))
-        # A dimension snapshot's rows that now pass change its history, and so may the rows
-        # of transactions that referred to them: replay runs dimensions first, in one batch.
-        return _load(settings, engine, say, tables, known, taken, "reprocessed")
+        return _load(settings, engine, say, tables, known, Change(taken, status="reprocessed"))
+
+
+def withdraw(
+    settings: Settings,
+    names: list[str],
+    engine: str | Engine = "embedded",
+    progress: Progress | None = None,
+) -> RunResult:
+    """Retract every row of loaded files that have left the landing zone, in one batch.
+
+    The ledger records them as withdrawn; rows of other files that were decided together
+    with theirs (copies, conflicts, lookups) are decided again without them.
+    """
+    say = progress or _quiet
+    with writer_lock(settings.lakehouse, "withdraw", settings.lock_timeout_seconds, say):
+        lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
+        tables = lakehouse.ensure_tables(settings)
+        known = holdings(records(tables["load_ledger"]))
+        landed = {c.name for c in list_landing(settings.landing)}
+        for name in names:
+            if name not in known:
+                loaded = ", ".join(sorted(known)[:5]) or "none"
+                raise UsageError(
+                    f"{name} is not a loaded file (a path relative to the landing root, as "
+                    f"the ledger records it; loaded files include: {loaded})"
+                )
+            if name in landed:
+                raise UsageError(
+                    f"{name} is still in the landing zone: move or delete it first, "
+                    "or it would be loaded again by the next run"
+                )
+        withdrawn = {name: known[name] for name in names}
+        change = Change([], status="reprocessed", withdrawn=withdrawn)
+        return _load(settings, engine, say, tables, known, change)
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a batch changes: files taken from the landing zone, and loaded files withdrawn."""
+
+    taken: list[Taken]
+    status: Status  # the ledger status of the taken files
+    withdrawn: dict[str, FileOutcome] = field(default_factory=dict)
 
 
 def _load(
@@ -157,10 +200,13 @@ def _load(
     say: Progress,
     tables: dict[str, Table],
     known: dict[str, FileOutcome],
-    taken: list[Taken],
-    status: Status,
+    change: Change,
 ) -> RunResult:
-    """Load the ``taken`` files; ``known`` is what the tables already hold, by path."""
+    """Carry out ``change``; ``known`` is what the tables already hold, by path.
+
+    Phases: find the files to decide (the change, and every loaded file whose rows depend on
+    it) → read them → transform and stage → audit → commit each table → record the ledger.
+    """
     started = datetime.now(UTC)
     clock = time.perf_counter()
     result = RunResult(
@@ -170,33 +216,39 @@ def _load(
         lakehouse=str(settings.lakehouse),
         started_at=started.isoformat(timespec="seconds"),
     )
-    if not taken:
+    if not change.taken and not change.withdrawn:
         say("nothing new to load")
         result.seconds = round(time.perf_counter() - clock, 3)
         return result
-    batch = batch_of([t.candidate for t in taken])
     today = datetime.now(ZoneInfo(settings.timezone)).date()
+    taken = _with_dependents(settings, known, change, today)
+    # In name order, whatever brought each file in: which of identical copies is the first
+    # (and loads) depends on it, as in a clean run.
+    batch = batch_of(sorted((t.candidate for t in taken), key=lambda c: c.name))
     by_name = {t.candidate.name: t for t in taken}
     if isinstance(engine, str):
         engine = create_engine(engine, settings)  # started only when there is work for it
     with engine:
-        say(f"reading {len(batch.all_files)} new landing files")
+        say(f"reading {len(batch.all_files)} landing files")
         counts, unreadable = engine.load_bronze(batch)
         crash_point("read")
         rejected = [*batch.rejected, *unreadable]
         accepted = [by_name[c.file] for c in counts]
         # A dimension snapshot without a date in its name is taken as of today; a transactions
         # file's date is only a label (each row has its own).
-        snapshot_of = {
-            t.candidate.name: t.candidate.business_date
-            or (today if t.candidate.entity in DIMENSIONS else None)
-            for t in accepted
-        }
-        rebuilt = frozenset(t.candidate.entity.name for t in accepted) & {
-            e.name for e in DIMENSIONS
-        }
-        since = restated_since(accepted, known, snapshot_of)
-        windows = provide(engine, tables, accepted, known, snapshot_of, since)
+        snapshot_of = {t.candidate.name: _snapshot_date(t.candidate, today) for t in accepted}
+        batch_files = {n: (by_name[n].candidate.entity.name, d) for n, d in snapshot_of.items()}
+        earlier = {n: known[n] for n in by_name if n in known} | change.withdrawn
+        changed_snapshots = _snapshots(earlier)
+        prior_snapshots = _snapshots({n: r for n, r in known.items() if n not in earlier})
+        rerun = [
+            t.candidate.name for t in accepted if t.candidate.name in known and not t.redelivered
+        ]
+        windows = provide(engine, tables, batch_files, prior_snapshots, changed_snapshots, rerun)
+        # The dimensions whose history the batch rewrites: those it has snapshots of, or had.
+        rebuilt = frozenset(
+            entity for entity, _ in batch_files.values() if entity in changed_snapshots
+        ) | {entity for entity, days in changed_snapshots.items() if days}
         staged = []
         for step in plan(result.batch_id, rebuilt):
             if step.name == "quarantine_new":
@@ -207,26 +259,26 @@ def _load(
                 staged.append(engine.stage(step, tables[step.target.name]))
                 crash_point("staging")
         result.findings = engine.fetch(findings_sql())
+        status = {t.candidate.name: change.status for t in change.taken}
         outcomes = _outcomes(
             result.batch_id, accepted, counts, engine, status, snapshot_of, result.findings
         )
         drift = {file.name: file.drift for file in batch.all_files}
         for outcome in outcomes:
             outcome.problem = drift[outcome.source_file]
-        restated = engine.fetch("SELECT COUNT(*) AS n FROM prior_gold")[0]["n"]
-        _audit(outcomes, {s.table.name()[-1]: s.rows for s in staged}, int(restated))
+        _audit(outcomes, {s.table.name()[-1]: s.rows for s in staged})
         crash_point("staged")
 
         summary = {"banklake.batch-id": result.batch_id, "banklake.version": __version__}
-        files = [t.candidate.name for t in accepted]
+        # Every table loses the rows of the batch's files (read, refused or withdrawn) and
+        # gains what the batch made of them.
+        files = [*by_name, *change.withdrawn]
         replaced = {
             # A dimension's versions from its history window on are replaced by the rebuilt ones.
             **{name: from_window(tables[name], window) for name, window in windows.items()},
             "transactions": of_files(tables["transactions"], files),
             "quarantine": of_files(tables["quarantine"], files),
-            "enriched_transactions": or_restated(
-                of_files(tables["enriched_transactions"], files), since
-            ),
+            "enriched_transactions": of_files(tables["enriched_transactions"], files),
         }
         snapshot_ids: dict[str, int] = {}
         for output in staged:
@@ -258,11 +310,77 @@ def _load(
             )
             for file in rejected
         ]
+        outcomes += [
+            replace(record, batch_id=result.batch_id, status="withdrawn", snapshot_ids=snapshot_ids)
+            for record in change.withdrawn.values()
+        ]
         ledger = tables["load_ledger"]
         engine.append(ledger, ledger_rows(outcomes, ledger), summary)
     result.files = outcomes
+    result.retracted = _retracted(known, change, outcomes)
     result.seconds = round(time.perf_counter() - clock, 3)
     return result
+
+
+def _snapshot_date(candidate: Candidate, today: date) -> date | None:
+    if candidate.entity in DIMENSIONS:
+        return candidate.business_date or today
+    return candidate.business_date
+
+
+def _snapshots(records: dict[str, FileOutcome]) -> dict[str, set[date]]:
+    """Each dimension's snapshot dates among ``records``."""
+    found: dict[str, set[date]] = {entity.name: set() for entity in DIMENSIONS}
+    for record in records.values():
+        if record.entity in found and record.business_date:
+            found[record.entity].add(record.business_date)
+    return found
+
+
+def _with_dependents(
+    settings: Settings, known: dict[str, FileOutcome], change: Change, today: date
+) -> list[Taken]:
+    """The taken files, and the loaded files whose rows must be decided again with them."""
+    taken = list(change.taken)
+    names = {t.candidate.name for t in taken} | set(change.withdrawn)
+    footprints = [Footprint.of(record) for record in change.withdrawn.values()]
+    for t in taken:
+        if t.candidate.name in known:  # a re-delivery: what its earlier form touched
+            footprints.append(Footprint.of(known[t.candidate.name]))
+        if t.candidate.entity in DIMENSIONS:
+            snapshot = _snapshot_date(t.candidate, today)
+            footprints.append(Footprint(t.candidate.name, t.candidate.entity.name, snapshot))
+    held_transactions = any(
+        r.entity == TRANSACTIONS.name and n not in names for n, r in known.items()
+    )
+    if held_transactions:  # the keys of new transactions files may repeat theirs
+        footprints += [
+            key_footprint(t.candidate) for t in taken if t.candidate.entity is TRANSACTIONS
+        ]
+    again = decided_again(known, footprints).again - names
+    if not again:
+        return taken
+    landed = {c.name: c for c in list_landing(settings.landing)}
+    missing = sorted(again - landed.keys())
+    if missing:
+        raise LandingError(
+            settings.landing / missing[0],
+            f"loaded earlier and no longer in the landing zone, but this batch must decide its "
+            f"rows again ({len(missing)} such file(s)); put it back, or retract it with "
+            f"`banklake withdraw {missing[0]}`",
+        )
+    for name in sorted(again):
+        recorded = known[name]
+        changed = take_new([landed[name]], {name: recorded})
+        taken += changed or [Taken(landed[name], recorded.checksum, redelivered=False)]
+    return taken
+
+
+def _retracted(known: dict[str, FileOutcome], change: Change, outcomes: list[FileOutcome]) -> int:
+    """Rows that re-delivered and withdrawn files' earlier forms had loaded and that are gone."""
+    now = {o.source_file: o.rows_loaded for o in outcomes if o.status != "withdrawn"}
+    earlier = [t.candidate.name for t in change.taken if t.redelivered] + list(change.withdrawn)
+    return sum(max(known[n].rows_loaded - now.get(n, 0), 0) for n in earlier if n in known)
 
 
 def _failed_line_texts(engine: Engine, batch: LandingBatch) -> pa.Table:
@@ -291,15 +409,25 @@ def _outcomes(
     accepted: list[Taken],
     counts: list[FileCount],
     engine: Engine,
-    status: Status,
+    status: dict[str, Status],
     snapshot_of: dict[str, date | None],
     findings: list[dict[str, Any]],
 ) -> list[FileOutcome]:
-    placed: dict[str, dict[str, int]] = {}
+    """The ledger rows of the files read; a file decided again only because of others is
+    ``reprocessed``."""
+    placed: dict[str, dict[str, Any]] = {}
     for row in engine.fetch(file_outcomes_sql()):
         sums = placed.setdefault(row["source_file"], {})
         for what in ("loaded", "quarantined", "duplicate", "flagged"):
             sums[what] = sums.get(what, 0) + int(row[what] or 0)
+        for bound, pick in (
+            ("key_min", min),
+            ("key_max", max),
+            ("date_min", min),
+            ("date_max", max),
+        ):
+            if row[bound] is not None:
+                sums[bound] = pick(filter(None, (sums.get(bound), row[bound])))
     by_rule: dict[str, dict[str, int]] = {}
     for finding in findings:
         if finding["severity"] == "error":
@@ -320,19 +448,23 @@ def _outcomes(
                 snapshot_of[name]
                 if taken.candidate.entity in DIMENSIONS
                 else taken.candidate.business_date,
-                status,
+                status.get(name, "reprocessed"),
                 rows_read=count.rows,
                 rows_loaded=row.get("loaded", 0),
                 rows_quarantined=row.get("quarantined", 0),
                 rows_duplicate=row.get("duplicate", 0),
                 rows_flagged=row.get("flagged", 0),
                 quarantined_by_rule=by_rule.get(name, {}),
+                key_min=row.get("key_min"),
+                key_max=row.get("key_max"),
+                date_min=row.get("date_min"),
+                date_max=row.get("date_max"),
             )
         )
     return outcomes
 
 
-def _audit(outcomes: list[FileOutcome], staged: dict[str, int], restated: int) -> None:
+def _audit(outcomes: list[FileOutcome], staged: dict[str, int]) -> None:
     """The batch's checks, on the staged (uncommitted) outputs: nothing is published otherwise."""
     problems = [
         f"{o.source_file}: read {o.rows_read} != loaded {o.rows_loaded} + quarantined "
@@ -341,15 +473,9 @@ def _audit(outcomes: list[FileOutcome], staged: dict[str, int], restated: int) -
         if not o.balanced
     ]
     loaded_tx = sum(o.rows_loaded for o in outcomes if o.entity == TRANSACTIONS.name)
-    if staged["transactions"] != loaded_tx:
-        problems.append(
-            f"Silver transactions staged {staged['transactions']} != loaded {loaded_tx}"
-        )
-    if staged["enriched_transactions"] != loaded_tx + restated:
-        problems.append(
-            f"Gold staged {staged['enriched_transactions']} != loaded {loaded_tx} "
-            f"+ re-enriched {restated}"
-        )
+    for table in ("transactions", "enriched_transactions"):
+        if staged[table] != loaded_tx:
+            problems.append(f"{table} staged {staged[table]} != loaded {loaded_tx}")
     if problems:
         raise AuditError(
             "the batch failed its audit; nothing was committed: " + "; ".join(problems)

@@ -1,52 +1,156 @@
-"""A batch's scope in the lakehouse: what of it the plan reads, and what each commit replaces.
+"""A batch's scope: which loaded files it must decide again, what of the lakehouse it reads, and
+what each commit replaces.
 
-A batch reads the dimension history, the loaded transactions its keys may repeat, its files'
-earlier quarantine rows and the Gold rows whose dimension history it changes; its commits
-replace exactly those rows (and its files' rows), which makes a repeated batch change nothing.
+A clean run over the landing zone decides every row against all the others: a key against the
+other rows with that key, an account against the customers snapshot of its date, a transaction
+against the account and customer history on its date. A batch gives the same tables because it
+decides again, from their files, every loaded row such a decision may have depended on:
+
+- every file of a snapshot date the batch touches (rows of one date are compared together);
+- when a dimension's history changes from a date on, every file with rows from that date on
+  that look it up (accounts look up customers; transactions look up both);
+- every transactions file whose key range overlaps a re-decided file's, until none is left:
+  rows sharing a key are always decided in one batch, so no decision rests on rows it cannot see.
+
+The ledger records each file's snapshot date, key range and date range for this.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
 import pyarrow as pa
-from pyiceberg.expressions import AlwaysFalse, And, Or
+import pyarrow.compute as pc
+from pyiceberg.expressions import AlwaysFalse, Or
 from pyiceberg.table import Table
 
+from banklake.bronze.landing import Candidate, RejectedFile, inspect
+from banklake.bronze.reader import read_file
+from banklake.contracts import ACCOUNTS, CUSTOMERS, TRANSACTIONS
 from banklake.engines import Engine, Rows
-from banklake.lakehouse.catalog import after, at_least, at_most, is_in, is_null
-from banklake.lakehouse.ledger import FileOutcome, Taken
+from banklake.errors import LandingError
+from banklake.lakehouse.catalog import after, is_in, is_null
+from banklake.lakehouse.ledger import FileOutcome
 from banklake.transform.sql import DIMENSIONS, sql_literal
 
 
-def restated_since(
-    accepted: list[Taken], known: dict[str, FileOutcome], snapshot_of: dict[str, date | None]
-) -> date | None:
-    """From which business date Gold must be re-enriched, because dimension history changed.
+@dataclass(frozen=True)
+class Footprint:
+    """What of a file's rows other files' rows may depend on, or it on theirs."""
 
-    A snapshot as early as the earliest on record reopens the history's open start, so every
-    Gold row is re-enriched (``date.min``).
+    name: str
+    entity: str
+    snapshot: date | None = None  # dimensions: the snapshot date
+    key_min: str | None = None  # transactions: the range of its keys
+    key_max: str | None = None
+    date_max: date | None = None  # transactions: its latest business date
+
+    @classmethod
+    def of(cls, record: FileOutcome) -> Footprint:
+        return cls(
+            record.source_file,
+            record.entity,
+            record.business_date,
+            record.key_min,
+            record.key_max,
+            record.date_max,
+        )
+
+    def shares_keys_with(self, other: Footprint) -> bool:
+        if None in (self.key_min, self.key_max, other.key_min, other.key_max):
+            return False  # a file without keys decides nothing with others
+        return not (self.key_max < other.key_min or other.key_max < self.key_min)  # type: ignore[operator]
+
+
+def key_footprint(candidate: Candidate) -> Footprint:
+    """A transactions file's key range, read from the file before the batch is planned."""
+    inspected = inspect(candidate)
+    if isinstance(inspected, RejectedFile):
+        return Footprint(candidate.name, candidate.entity.name)
+    try:
+        keys = read_file(inspected).rows[TRANSACTIONS.key]
+    except LandingError:
+        return Footprint(candidate.name, candidate.entity.name)
+    # As the plan compares keys: without surrounding spaces, and empty is no key.
+    keys = pc.utf8_trim(keys, " ")
+    keys = pc.filter(keys, pc.not_equal(keys, ""))
+    bounds = pc.min_max(keys)
+    return Footprint(
+        candidate.name,
+        candidate.entity.name,
+        key_min=bounds["min"].as_py(),
+        key_max=bounds["max"].as_py(),
+    )
+
+
+@dataclass(frozen=True)
+class Decided:
+    """The held files a batch decides again, and from which date dimension history changes."""
+
+    again: frozenset[str]
+    since: date | None  # None: no history changes; date.min: all of it
+
+
+def decided_again(held: dict[str, FileOutcome], changed: Iterable[Footprint]) -> Decided:
+    """The loaded files whose rows must be decided again because of the ``changed`` files
+    (new files, new and earlier forms of re-delivered ones, withdrawn ones)."""
+    changed = list(changed)
+    others = {name: Footprint.of(r) for name, r in held.items()}
+    again: set[str] = set()
+
+    def touch(entity: str, dates: set[date]) -> date | None:
+        """Decide again the files of these snapshot dates; from when the history changes."""
+        again.update(n for n, f in others.items() if f.entity == entity and f.snapshot in dates)
+        return _history_changes(others, entity, dates)
+
+    def snapshots(entity: str) -> set[date]:
+        return {f.snapshot for f in changed if f.entity == entity and f.snapshot}
+
+    customers_since = touch(CUSTOMERS.name, snapshots(CUSTOMERS.name))
+    accounts = snapshots(ACCOUNTS.name)
+    if customers_since is not None:  # accounts look their customer up in that history
+        accounts |= {
+            f.snapshot
+            for f in others.values()
+            if f.entity == ACCOUNTS.name and f.snapshot and f.snapshot >= customers_since
+        }
+    accounts_since = touch(ACCOUNTS.name, accounts)
+    since = min((d for d in (customers_since, accounts_since) if d is not None), default=None)
+    transactions = {n: f for n, f in others.items() if f.entity == TRANSACTIONS.name}
+    frontier = [f for f in changed if f.entity == TRANSACTIONS.name]
+    if since is not None:
+        dated = [f for n, f in transactions.items() if f.date_max and f.date_max >= since]
+        again.update(f.name for f in dated)
+        frontier += dated
+    while frontier:  # every file a re-decided file shares keys with, and theirs, ...
+        current = frontier.pop()
+        for name, other in transactions.items():
+            if name not in again and current.shares_keys_with(other):
+                again.add(name)
+                frontier.append(other)
+    return Decided(frozenset(again), since)
+
+
+def _history_changes(others: dict[str, Footprint], entity: str, dates: set[date]) -> date | None:
+    """From which date a dimension's history changes when its snapshots of ``dates`` do.
+
+    A snapshot as early as the earliest on record moves the history's open start, so all of
+    it changes (``date.min``).
     """
-    dimension_names = {e.name for e in DIMENSIONS}
-    changed = [
-        day
-        for t in accepted
-        if t.candidate.entity.name in dimension_names
-        and (day := snapshot_of[t.candidate.name]) is not None
-    ]
-    if not changed:
+    if not dates:
         return None
-    earliest_known = [
-        d.business_date for d in known.values() if d.entity in dimension_names and d.business_date
-    ]
-    if not earliest_known or min(changed) <= min(earliest_known):
+    on_record = [f.snapshot for f in others.values() if f.entity == entity and f.snapshot]
+    if not on_record or min(dates) <= min(on_record):
         return date.min
-    return min(changed)
+    return min(dates)
 
 
-def of_files(table: Table, names: list[str]) -> Rows:
+def of_files(table: Table, names: Iterable[str]) -> Rows:
     """The rows loaded from the files ``names``."""
+    names = sorted(names)
     if not names:
         return Rows(table, "FALSE", AlwaysFalse())
     return Rows(table, f"source_file IN ({_sql_list(names)})", is_in("source_file", names))
@@ -64,93 +168,58 @@ def from_window(table: Table, window: date | None) -> Rows:
     )
 
 
-def or_restated(files: Rows, since: date | None) -> Rows:
-    """The files' Gold rows, and every row dated ``since`` or later."""
-    if since is None:
-        return files
-    if since == date.min:
-        return Rows(files.table)
-    day = since.isoformat()
-    return Rows(
-        files.table,
-        f"({files.where}) OR tx_date >= DATE {sql_literal(day)}",
-        Or(files.prune, at_least("tx_date", day)),
-    )
-
-
 def provide(
     engine: Engine,
     tables: dict[str, Table],
-    accepted: list[Taken],
-    known: dict[str, FileOutcome],
-    snapshot_of: dict[str, date | None],
-    since: date | None,
+    files: dict[str, tuple[str, date | None]],
+    prior_snapshots: dict[str, set[date]],
+    changed_snapshots: dict[str, set[date]],
+    rerun: Iterable[str],
 ) -> dict[str, date | None]:
-    """Give the engine the batch's files, snapshot dates and the rows already loaded it reads.
+    """Give the engine the batch's files (name → entity, snapshot date), the dimension history
+    and the earlier quarantine rows of the files run again unchanged (``rerun``).
 
-    Returns each dimension's history window: the date its history is rebuilt from.
+    ``prior_snapshots`` are the snapshot dates on record outside the batch; the batch changes
+    those in ``changed_snapshots`` (its own, and withdrawn ones). Returns each dimension's
+    history window: the date its history is rebuilt from.
     """
-    names = [t.candidate.name for t in accepted]
+    names = sorted(files)
     engine.register(
         "batch_files",
         pa.table(
             {
-                "entity": [t.candidate.entity.name for t in accepted],
+                "entity": [files[n][0] for n in names],
                 "source_file": names,
-                "snapshot_date": pa.array([snapshot_of[n] for n in names], pa.date32()),
+                "snapshot_date": pa.array([files[n][1] for n in names], pa.date32()),
             }
         ),
     )
-    windows = _register_snapshot_dates(engine, accepted, known, snapshot_of)
-    not_in_batch = f"source_file NOT IN ({_sql_list(names)})" if names else "TRUE"
+    windows = _register_snapshot_dates(engine, files, prior_snapshots, changed_snapshots)
     for entity in DIMENSIONS:
         engine.expose(f"prior_{entity.name}", Rows(tables[entity.name]))
-    engine.expose("prior_transactions", _prior_transactions(engine, tables, not_in_batch))
-    again = [t.candidate.name for t in accepted if not t.redelivered]
-    engine.expose("prior_quarantine", of_files(tables["quarantine"], again))
-    gold = tables["enriched_transactions"]
-    if since is None:
-        engine.expose("prior_gold", Rows(gold, "FALSE", AlwaysFalse()))
-    elif since == date.min:
-        engine.expose("prior_gold", Rows(gold, not_in_batch))
-    else:
-        engine.expose(
-            "prior_gold",
-            Rows(
-                gold,
-                f"tx_date >= DATE {sql_literal(since.isoformat())} AND {not_in_batch}",
-                at_least("tx_date", since.isoformat()),
-            ),
-        )
+    engine.expose("prior_quarantine", of_files(tables["quarantine"], rerun))
     return windows
 
 
 def _register_snapshot_dates(
     engine: Engine,
-    accepted: list[Taken],
-    known: dict[str, FileOutcome],
-    snapshot_of: dict[str, date | None],
+    files: dict[str, tuple[str, date | None]],
+    prior_snapshots: dict[str, set[date]],
+    changed_snapshots: dict[str, set[date]],
 ) -> dict[str, date | None]:
     """The snapshot dates each dimension's history is rebuilt over, from its window on.
 
-    The window starts at the last snapshot on record before the batch's first one (None: the
-    whole history); ``earliest`` marks the earliest snapshot on record.
+    The window starts at the last snapshot on record before the batch's first change (None:
+    the whole history); ``earliest`` marks the earliest snapshot that remains.
     """
     rows: dict[str, list[Any]] = {"entity": [], "snapshot_date": [], "earliest": []}
     windows: dict[str, date | None] = {}
     for entity in DIMENSIONS:
-        prior = {
-            d.business_date
-            for d in known.values()
-            if d.entity == entity.name and d.business_date and d.source_file not in snapshot_of
-        }
-        batch = {
-            day
-            for t in accepted
-            if t.candidate.entity is entity and (day := snapshot_of[t.candidate.name])
-        }
+        prior = prior_snapshots.get(entity.name, set())
+        batch = {day for kind, day in files.values() if kind == entity.name and day}
+        changed = changed_snapshots.get(entity.name, set()) | batch
         every = sorted(prior | batch)
-        window = max((d for d in prior if batch and d < min(batch)), default=None)
+        window = max((d for d in prior if changed and d < min(changed)), default=None)
         for day in every:
             if window is None or day >= window:
                 rows["entity"].append(entity.name)
@@ -161,21 +230,6 @@ def _register_snapshot_dates(
     history_window = {"entity": list(windows), "since": list(windows.values())}
     engine.register("history_window", pa.table(history_window, schema=_HISTORY_WINDOW))
     return windows
-
-
-def _prior_transactions(engine: Engine, tables: dict[str, Table], not_in_batch: str) -> Rows:
-    """Loaded transactions the batch's keys may repeat: those in the batch's key range."""
-    silver = tables["transactions"]
-    if silver.current_snapshot() is None:  # an empty table has no keys
-        return Rows(silver, "FALSE", AlwaysFalse())
-    keys = engine.fetch("SELECT MIN(tx_id) AS lo, MAX(tx_id) AS hi FROM bronze_transactions")[0]
-    if keys["lo"] is None:
-        return Rows(silver, "FALSE", AlwaysFalse())
-    return Rows(
-        silver,
-        f"tx_id BETWEEN {sql_literal(keys['lo'])} AND {sql_literal(keys['hi'])} AND {not_in_batch}",
-        And(at_least("tx_id", keys["lo"]), at_most("tx_id", keys["hi"])),
-    )
 
 
 _SNAPSHOT_DATES = pa.schema(

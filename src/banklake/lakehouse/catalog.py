@@ -77,9 +77,13 @@ def iceberg_schema(contract: TableContract) -> Schema:
     Every column is optional in Iceberg terms, as Spark creates them; the rules, not the table
     format, guarantee which columns are filled.
     """
-    next_id = len(contract.columns) + 1
+    first_form = [column for column in contract.columns if not column.added]
+    next_id = len(first_form) + 1
     fields = []
     for position, column in enumerate(contract.columns, start=1):
+        field_id = position
+        if column.added:
+            field_id, next_id = next_id, next_id + 1
         if column.type == "array<string>":
             kind: IcebergType = ListType(next_id, StringType(), element_required=False)
             next_id += 1
@@ -88,7 +92,7 @@ def iceberg_schema(contract: TableContract) -> Schema:
             next_id += 2
         else:
             kind = _SCALARS[column.type]
-        fields.append(NestedField(position, column.name, kind, required=False, doc=column.doc))
+        fields.append(NestedField(field_id, column.name, kind, required=False, doc=column.doc))
     return Schema(*fields)
 
 
@@ -236,7 +240,7 @@ class Lakehouse:
             for contract in TABLES:
                 identifier = contract.identifier(self.namespace)
                 if self.catalog.table_exists(identifier):
-                    table = self.catalog.load_table(identifier)
+                    table = _with_added_columns(self.catalog.load_table(identifier), contract)
                 else:
                     table = self._create(contract)
                 tables[contract.name] = set_properties(table, table_properties(settings))
@@ -261,6 +265,16 @@ class Lakehouse:
 
     def tables(self, contracts: Iterable[TableContract] = TABLES) -> dict[str, Table]:
         return {contract.name: self.table(contract) for contract in contracts}
+
+
+def _with_added_columns(table: Table, contract: TableContract) -> Table:
+    """A table made from an earlier form of its contract gains the columns added since."""
+    present = {field.name for field in table.schema().fields}
+    if all(column.name in present for column in contract.columns):
+        return table
+    with table.update_schema() as update:
+        update.union_by_name(iceberg_schema(contract))
+    return table
 
 
 def creation_properties(contract: TableContract) -> dict[str, str]:

@@ -21,7 +21,7 @@ from pyiceberg.table import Table
 
 from banklake.bronze.landing import Candidate, file_checksum
 
-Status = Literal["loaded", "reprocessed", "rejected"]
+Status = Literal["loaded", "reprocessed", "rejected", "withdrawn"]
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,16 @@ class FileOutcome:
     quarantined_by_rule: dict[str, int] = field(default_factory=dict)
     problem: str | None = None
     snapshot_ids: dict[str, int] = field(default_factory=dict)
+    # The ranges its rows span, so later batches know which files theirs may interact with.
+    key_min: str | None = None
+    key_max: str | None = None
+    date_min: date | None = None
+    date_max: date | None = None
 
     @property
     def balanced(self) -> bool:
         placed = self.rows_loaded + self.rows_quarantined + self.rows_duplicate
-        return self.status == "rejected" or self.rows_read == placed
+        return self.status in ("rejected", "withdrawn") or self.rows_read == placed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,7 +87,13 @@ def deliveries(history: list[FileOutcome]) -> dict[str, FileOutcome]:
 
 def holdings(history: list[FileOutcome]) -> dict[str, FileOutcome]:
     """The latest loaded record of every path: what the tables hold of each file."""
-    return {r.source_file: r for r in history if r.status != "rejected"}
+    held: dict[str, FileOutcome] = {}
+    for record in history:
+        if record.status == "withdrawn":
+            held.pop(record.source_file, None)
+        elif record.status != "rejected":
+            held[record.source_file] = record
+    return held
 
 
 def take_new(candidates: list[Candidate], known: dict[str, FileOutcome]) -> list[Taken]:
@@ -95,6 +106,7 @@ def take_new(candidates: list[Candidate], known: dict[str, FileOutcome]) -> list
         candidate
         for candidate in candidates
         if (recorded := known.get(candidate.name)) is None
+        or recorded.status == "withdrawn"
         or (recorded.size_bytes, recorded.modified_ns)
         != (candidate.size_bytes, candidate.modified_ns)
     ]
@@ -104,6 +116,8 @@ def take_new(candidates: list[Candidate], known: dict[str, FileOutcome]) -> list
     taken = []
     for candidate, checksum in zip(changed, checksums, strict=True):
         recorded = known.get(candidate.name)
+        if recorded and recorded.status == "withdrawn":
+            recorded = None  # put back after it was withdrawn: a new delivery
         if recorded and recorded.checksum == checksum:
             continue
         redelivered = recorded is not None and recorded.status != "rejected"

@@ -11,10 +11,11 @@ before it runs the plan:
 - ``snapshot_dates``, ``history_window``: the dimension snapshot dates the history is rebuilt
   over, and where that window starts (``banklake.transform.history``);
 - ``prior_customers``, ``prior_accounts``: the Silver dimension history before the batch;
-- ``prior_transactions``: Silver transactions the batch's keys may repeat (other files only);
 - ``prior_quarantine``: quarantined rows of the batch's files, from earlier runs of them;
-- ``prior_gold``: Gold rows to re-enrich because the batch changed dimension history;
 - ``bronze_lines``: the exact text of the lines the checks failed (``failed_lines_sql``).
+
+A batch holds every file whose rows its decisions depend on (``banklake.scope``): no row
+outside it shares a key with one inside, or looks up a dimension version the batch changes.
 
 Data-quality rules come from the contracts; a row that fails any ``error`` rule goes to the
 quarantine with every failed rule id and reason, and nowhere else. Identical copies of a key
@@ -113,8 +114,8 @@ def _content(entity: Entity, prefix: str = "", silver: bool = False) -> str:
 def keys_sql(entity: Entity) -> str:
     """The standing of every row whose key is not unique: first, duplicate or conflict.
 
-    Only rows whose key repeats in the batch (or, for transactions, is already loaded from
-    another file) are looked at, so the usual all-unique batch costs one grouping.
+    Only rows whose key repeats in the batch are looked at, so the usual all-unique batch
+    costs one grouping.
     """
     key = entity.key
     scope = f"{key}, _snapshot_date" if entity in DIMENSIONS else key
@@ -122,30 +123,15 @@ def keys_sql(entity: Entity) -> str:
     # Keys whose hash repeats: grouping by a number is cheaper than by the text, and a hash
     # collision only sends a few more rows through the exact comparison below.
     repeated = f"SELECT HASH({text(key)}) FROM bronze_{entity.name} GROUP BY 1 HAVING COUNT(*) > 1"
-    prior_join, prior_status, prior_where = "", "", ""
-    if entity is TRANSACTIONS:
-        repeated += f" UNION SELECT HASH({key}) FROM prior_transactions"
-        prior_join = f"""
-LEFT JOIN (
-  SELECT {key}, MIN({_content(entity, silver=True)}) AS _prior_content,
-    MIN(source_file) AS _prior_file
-  FROM prior_transactions GROUP BY {key}
-) p ON x.{key} = p.{key}"""
-        prior_status = """
-    WHEN p._prior_content = x._content THEN 'duplicate'
-    WHEN p._prior_content IS NOT NULL THEN 'conflict'"""
-        prior_where = (
-            "WHEN p._prior_file IS NOT NULL THEN CONCAT('loaded from ', p._prior_file)\n    "
-        )
     location = "CONCAT(_source_file, ':', CAST(_line_number AS STRING))"
     return f"""
 SELECT x._source_file, x._line_number,
-  CASE{prior_status}
+  CASE
     WHEN x._fewest <> x._most THEN 'conflict'
     WHEN x._copy > 1 THEN 'duplicate'
     WHEN x._copies > 1 THEN 'first'
     ELSE 'unique' END AS {KEY_STATUS},
-  CASE {prior_where}WHEN x._fewest <> x._most THEN CONCAT('versions at ', x._where) END
+  CASE WHEN x._fewest <> x._most THEN CONCAT('versions at ', x._where) END
     AS {KEY_VERSIONS}
 FROM (
   SELECT typed.*, {_content(entity)} AS _content,
@@ -156,7 +142,7 @@ FROM (
     ARRAY_JOIN(SORT_ARRAY(COLLECT_LIST({location}) OVER ({window})), ', ') AS _where
   FROM ({_typed(entity)}) typed
   WHERE {key} IS NOT NULL AND HASH({key}) IN ({repeated})
-) x{prior_join}"""
+) x"""
 
 
 # Lookups each entity's rules need, joined to its typed rows (``src``). A transaction keeps the
@@ -314,32 +300,14 @@ SELECT tx_id, account_id, amount_value AS amount, tx_type_value AS tx_type,
 FROM transactions_checked WHERE {loads()}"""
 
 
-def _enriched() -> str:
-    # Rows the batch loads, and earlier Gold rows re-enriched where the batch changed the
-    # dimension history on their date (a row whose account no longer resolves keeps its values).
-    looked_up = {"customer_id": "a", "account_type": "a", "balance": "a"} | dict.fromkeys(
-        ("name", "email", "country"), "c"
-    )
-
-    def restated(column: str) -> str:
-        if column not in looked_up:
-            return f"g.{column}"
-        value = f"{looked_up[column]}.{column}"
-        return f"CASE WHEN c.customer_id IS NOT NULL THEN {value} ELSE g.{column} END AS {column}"
-
-    return f"""
+_ENRICHED = f"""
 SELECT t.tx_id, t.account_id, a.customer_id, t.amount_value AS amount,
   t.tx_type_value AS tx_type, t.tx_timestamp, t.tx_date,
   a.account_type, a.balance, c.name, c.email, c.country, t._source_file AS source_file
 FROM transactions_checked t
 JOIN silver_accounts a ON t._account_version = a._version
 JOIN silver_customers c ON t._customer_version = c._version
-WHERE {loads("t")}
-UNION ALL
-SELECT {", ".join(map(restated, ENRICHED_TRANSACTIONS.column_names))}
-FROM prior_gold g
-LEFT JOIN silver_accounts a ON g.account_id = a.account_id AND {as_of("a", "g.tx_date")}
-LEFT JOIN silver_customers c ON a.customer_id = c.customer_id AND {as_of("c", "g.tx_date")}"""
+WHERE {loads("t")}"""
 
 
 ALL_DIMENSIONS = frozenset(entity.name for entity in DIMENSIONS)
@@ -385,28 +353,35 @@ def plan(batch_id: str, rebuilt: frozenset[str] = ALL_DIMENSIONS) -> list[Step]:
         Step("quarantine", quarantine_sql(batch_id), QUARANTINE),
         Step(
             "enriched_transactions",
-            _enriched(),
+            _ENRICHED,
             ENRICHED_TRANSACTIONS,
-            dates_from=f"SELECT tx_date FROM transactions_checked WHERE {FAILED_RULES} = '' "
-            "UNION ALL SELECT tx_date FROM prior_gold",
+            dates_from=f"SELECT tx_date FROM transactions_checked WHERE {FAILED_RULES} = ''",
         ),
     ]
 
 
 def file_outcomes_sql() -> str:
-    """Rows per source file by where they went: loaded, quarantined or duplicate (and flagged)."""
-    parts = [
-        f"""SELECT '{entity.name}' AS entity, _source_file AS source_file,
+    """Rows per source file by where they went: loaded, quarantined or duplicate (and flagged),
+    and the ranges of its keys and dates (transactions), which later batches' scopes use."""
+    parts = []
+    for entity in ENTITIES:
+        ranges = "NULL AS key_min, NULL AS key_max, NULL AS date_min, NULL AS date_max"
+        if entity is TRANSACTIONS:
+            ranges = (
+                "MIN(tx_id) AS key_min, MAX(tx_id) AS key_max, "
+                "MIN(tx_date) AS date_min, MAX(tx_date) AS date_max"
+            )
+        parts.append(f"""SELECT '{entity.name}' AS entity, _source_file AS source_file,
   SUM(CASE WHEN {loads()} THEN 1 ELSE 0 END) AS loaded,
   SUM(CASE WHEN {FAILED_RULES} <> '' THEN 1 ELSE 0 END) AS quarantined,
   SUM(CASE WHEN {FAILED_RULES} = '' AND {KEY_STATUS} = 'duplicate' THEN 1 ELSE 0 END)
     AS duplicate,
-  SUM(CASE WHEN {loads()} AND {WARNED_RULES} <> '' THEN 1 ELSE 0 END) AS flagged
-FROM {entity.name}_checked GROUP BY _source_file"""
-        for entity in ENTITIES
-    ]
+  SUM(CASE WHEN {loads()} AND {WARNED_RULES} <> '' THEN 1 ELSE 0 END) AS flagged,
+  {ranges}
+FROM {entity.name}_checked GROUP BY _source_file""")
     malformed = """SELECT entity, _source_file AS source_file, 0 AS loaded,
-  COUNT(*) AS quarantined, 0 AS duplicate, 0 AS flagged
+  COUNT(*) AS quarantined, 0 AS duplicate, 0 AS flagged,
+  NULL AS key_min, NULL AS key_max, NULL AS date_min, NULL AS date_max
 FROM bronze_malformed GROUP BY entity, _source_file"""
     return "\nUNION ALL\n".join([*parts, malformed])
 
