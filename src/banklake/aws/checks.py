@@ -24,7 +24,7 @@ from banklake.aws.artifacts import LANDING_PREFIX
 from banklake.aws.athena import Athena
 from banklake.aws.session import AwsTarget, aws_errors
 from banklake.aws.stack import StackOutputs
-from banklake.config import MaintenancePolicy
+from banklake.config import DEFAULT_MAX_QUARANTINE_SHARE, MaintenancePolicy
 from banklake.contracts import TABLES, TRANSACTIONS
 from banklake.lakehouse.policy import COMPACTION, JOBS, SNAPSHOT_MANAGEMENT
 from banklake.verify.checks import (
@@ -36,13 +36,18 @@ from banklake.verify.checks import (
     count_data_records,
     integrity_check,
     open_quarantine_sql,
+    quarantine_causes_sql,
 )
 
 SEED_CATALOG = '"s3tablescatalog"'
 
 
 def verify(
-    target: AwsTarget, stack: StackOutputs, policy: MaintenancePolicy, fix: bool = False
+    target: AwsTarget,
+    stack: StackOutputs,
+    policy: MaintenancePolicy,
+    fix: bool = False,
+    max_quarantine_share: float = DEFAULT_MAX_QUARANTINE_SHARE,
 ) -> Verification:
     athena = Athena(target, stack)
     return Verification(
@@ -50,7 +55,7 @@ def verify(
         lakehouse=stack.table_bucket_arn,
         landing=stack.landing_location,
         checks=[
-            data_integrity(athena, target, stack),
+            data_integrity(athena, target, stack, max_quarantine_share),
             business_logic(athena, stack),
             maintenance(target, stack, policy, fix),
         ],
@@ -97,7 +102,9 @@ def landed_transactions(target: AwsTarget, stack: StackOutputs) -> dict[str, tup
     return found
 
 
-def data_integrity(athena: Athena, target: AwsTarget, stack: StackOutputs) -> Check:
+def data_integrity(
+    athena: Athena, target: AwsTarget, stack: StackOutputs, max_quarantine_share: float
+) -> Check:
     gold_sql = on_athena(SEED_COUNT_SQL, stack)
     quarantine_sql = open_quarantine_sql(stack.namespace)
     landed = landed_transactions(target, stack)
@@ -121,6 +128,8 @@ def data_integrity(athena: Athena, target: AwsTarget, stack: StackOutputs) -> Ch
         rows_read=sum(rows for rows, _ in landed.values()),
         in_gold=int(athena.scalar(gold_sql)),
         quarantined=int(athena.scalar(quarantine_sql)),
+        max_quarantine_share=max_quarantine_share,
+        causes=lambda: athena.query(quarantine_causes_sql(stack.namespace)),
         duplicates=sum(r["rows_duplicate"] for r in held),
         rejected_rows=rejected_rows,
         problems=problems,

@@ -235,8 +235,13 @@ def verify(
     from banklake.aws.checks import verify as verify_on_aws
 
     target = _target(profile, region, endpoint_url)
+    settings = load_settings()
     verification = verify_on_aws(
-        target, _deployed(target, stack, terraform), load_settings().maintenance, fix=fix
+        target,
+        _deployed(target, stack, terraform),
+        settings.maintenance,
+        fix=fix,
+        max_quarantine_share=settings.max_quarantine_share,
     )
     if json_output:
         emit_json(verification.to_dict())
@@ -268,7 +273,12 @@ def report(
 
     settings = load_settings(reports=reports)
     target = _target(profile, region, endpoint_url)
-    verification = verify_on_aws(target, _deployed(target, stack, terraform), settings.maintenance)
+    verification = verify_on_aws(
+        target,
+        _deployed(target, stack, terraform),
+        settings.maintenance,
+        max_quarantine_share=settings.max_quarantine_share,
+    )
     markdown, machine = write_reports(verification, settings.reports / "aws")
     if json_output:
         emit_json({"passed": verification.passed, "markdown": markdown, "json": machine})

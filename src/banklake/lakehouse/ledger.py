@@ -86,12 +86,13 @@ def deliveries(history: list[FileOutcome]) -> dict[str, FileOutcome]:
 
 
 def holdings(history: list[FileOutcome]) -> dict[str, FileOutcome]:
-    """The latest loaded record of every path: what the tables hold of each file."""
+    """The latest record of every path whose rows the tables hold (a refused or withdrawn
+    delivery's rows have been retracted)."""
     held: dict[str, FileOutcome] = {}
     for record in history:
-        if record.status == "withdrawn":
+        if record.status in ("rejected", "withdrawn"):
             held.pop(record.source_file, None)
-        elif record.status != "rejected":
+        else:
             held[record.source_file] = record
     return held
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -144,13 +144,26 @@ def data_integrity(settings: Settings, queries: Queries, ledger: Table) -> Check
     recorded, held = deliveries(history), holdings(history)
     problems = []
     rows_read = rejected_rows = duplicates = 0
-    landed = [c for c in list_landing(settings.landing) if c.entity is TRANSACTIONS]
-    not_loaded = {t.candidate.name for t in take_new(landed, recorded)}
+    every_file = list_landing(settings.landing)
+    landed = [c for c in every_file if c.entity is TRANSACTIONS]
+    not_loaded = {t.candidate.name for t in take_new(every_file, recorded)}
+    problems += [
+        f"{name} has not been loaded as it is now; run `banklake run`"
+        for name in sorted(not_loaded - {c.name for c in landed})
+    ]
+    present = {c.name for c in every_file}
+    problems += [
+        f"{name} was loaded but is no longer in the landing zone: put it back, or retract "
+        f"its rows with `banklake withdraw {name}`"
+        for name in sorted(held.keys() - present)
+    ]
     for candidate in landed:
         in_file = count_data_rows(candidate.path)
         rows_read += in_file
         if candidate.name in not_loaded:
-            problems.append(f"{candidate.name} has not been loaded as it is now")
+            problems.append(
+                f"{candidate.name} has not been loaded as it is now; run `banklake run`"
+            )
         elif recorded[candidate.name].status == "rejected":
             rejected_rows += in_file
     refused = [r for name, r in recorded.items() if r.status == "rejected" and name not in held]
@@ -171,6 +184,8 @@ def data_integrity(settings: Settings, queries: Queries, ledger: Table) -> Check
         rows_read=rows_read,
         in_gold=int(queries.scalar(SEED_COUNT_SQL)),
         quarantined=int(queries.scalar(quarantine_sql)),
+        max_quarantine_share=settings.max_quarantine_share,
+        causes=lambda: queries.query(quarantine_causes_sql(settings.namespace)).to_pylist(),
         duplicates=duplicates,
         rejected_rows=rejected_rows,
         problems=problems,
@@ -188,12 +203,24 @@ def open_quarantine_sql(namespace: str) -> str:
     )
 
 
+def quarantine_causes_sql(namespace: str) -> str:
+    """The largest causes of the open transactions quarantine: rows by rule and file."""
+    return (
+        f"SELECT rule_id, source_file, count(*) AS rows FROM {namespace}.quarantine "
+        "CROSS JOIN UNNEST(rule_ids) AS failed(rule_id) "
+        "WHERE entity = 'transactions' AND resolved_at IS NULL "
+        "GROUP BY rule_id, source_file ORDER BY count(*) DESC, rule_id, source_file LIMIT 3"
+    )
+
+
 def integrity_check(
     *,
     files: int,
     rows_read: int,
     in_gold: int,
     quarantined: int,
+    max_quarantine_share: float,
+    causes: Callable[[], list[dict[str, Any]]],
     duplicates: int,
     rejected_rows: int,
     problems: list[str],
@@ -204,8 +231,26 @@ def integrity_check(
     """Test 1's verdict: every row of the files is in Gold, the quarantine, a counted duplicate
     or a file refused whole, and no other problem was found."""
     placed = in_gold + quarantined + duplicates + rejected_rows
+    problems = list(problems)
     if rows_read != placed:
-        problems = [*problems, f"the files hold {rows_read} rows, the tables and ledger {placed}"]
+        problems.append(f"the files hold {rows_read} rows, the tables and ledger {placed}")
+    # Every row accounted for is not enough: the rows must also have reached Gold.
+    share = quarantined / rows_read if rows_read else 0.0
+    if rows_read and not in_gold:
+        problems.append(f"Gold is empty, though the transactions files hold {rows_read} rows")
+    if share > max_quarantine_share:
+        problems.append(
+            f"{share:.1%} of the rows read are quarantined, more than max_quarantine_share "
+            f"({max_quarantine_share:.1%})"
+        )
+    if problems and quarantined and (not in_gold or share > max_quarantine_share):
+        largest = ", ".join(
+            f"{c['rule_id']} in {c['source_file']} ({c['rows']} rows)" for c in causes()
+        )
+        problems.append(
+            f"largest causes: {largest}; see `banklake quarantine list`, and after fixing "
+            "the source, `banklake run` (or `banklake quarantine replay`)"
+        )
     return Check(
         "data_integrity",
         "Test 1: Gold row count matches the input files",
@@ -217,6 +262,8 @@ def integrity_check(
             "rows_quarantined": quarantined,
             "rows_duplicate": duplicates,
             "rows_in_rejected_files": rejected_rows,
+            "quarantined_share": round(share, 6),
+            "max_quarantine_share": max_quarantine_share,
             "equation": f"{rows_read} = {in_gold} + {quarantined} + {duplicates} + {rejected_rows}",
             "problems": problems,
             "ledger": ledger,
