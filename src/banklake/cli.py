@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.table import Table
 
-from banklake import progress
+from banklake import __version__, progress
 from banklake.cli_common import Json, emit_json, err, errors_as_messages, out, print_checks
 from banklake.config import Settings, load_settings
 from banklake.errors import UsageError
@@ -49,6 +49,24 @@ SparkRemote = Annotated[
     str | None,
     typer.Option(help="With --engine spark: a Spark Connect server, sc://HOST:PORT"),
 ]
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        out.print(f"banklake {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Options of ``banklake`` itself, before the command."""
 
 
 class Snapshots(StrEnum):
