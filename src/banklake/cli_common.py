@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -57,8 +58,12 @@ def errors_as_messages(command: F) -> F:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         # Only in place of Python's own handler: not when SIGINT is ignored, as in a
-        # background job, nor again in a command that another one calls (demo).
-        noting = signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        # background job, nor again in a command that another one calls (demo), nor off the
+        # main thread, where no handler can be set.
+        noting = (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        )
         if noting:
             _Interrupt.seen = False
             signal.signal(signal.SIGINT, _Interrupt.handle)
