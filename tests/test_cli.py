@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
-from banklake.cli import app
+from banklake import __version__
+from banklake.cli import _quarantine_table, app
 
 runner = CliRunner()
 
@@ -89,19 +92,69 @@ def test_verify_exit_code_is_1_when_a_test_fails(landed: Path) -> None:
         (("query", "SELECT 1 FROM nope", "--format", "xml"), "--format must be table, csv or json"),
         (("run", "--engine", "warp"), "unknown engine 'warp'"),
         (("generate", "--days", "0"), "--days must be at least 1"),
+        (("generate", "--days", "3661"), "--days must be at most 3660"),
+        (("generate", "--customers", "0"), "--customers must be at least 1"),
+        (("generate", "--accounts", "-5"), "--accounts must be at least 1"),
+        (("generate", "--transactions", "-1"), "--transactions must not be negative"),
+        (("query", "COPY (SELECT 1) TO 'x.csv'"), "COPY statements are refused"),
     ],
 )
 def test_user_errors_exit_2_with_a_message_on_stderr(
     tmp_path: Path, args: tuple[str, ...], message: str
 ) -> None:
-    if args[0] == "run" and "--engine" in args:
+    if args[0] in ("run", "query"):
         invoke(
             "generate", "--transactions", "10", "--customers", "2", "--accounts", "2", "--days", "1"
         )
+        if args[0] == "query":
+            assert invoke("run")[0] == 0
     code, out, err = invoke(*args)
     assert code == 2
     assert message in err.replace("\n", " ")
     assert out == ""
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_version() -> None:
+    code, out, _ = invoke("--version")
+    assert (code, out) == (0, f"banklake {__version__}\n")
+
+
+def test_a_broken_settings_file_is_named_with_the_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "banklake.toml").write_text('landing = "here"\nlakehouse = \n')
+    code, _, err = invoke("generate", "--transactions", "10")
+    assert code == 2
+    assert err == "error: banklake.toml is not valid TOML: Invalid value (at line 2, column 13)\n"
+    monkeypatch.setenv("BANKLAKE_CONFIG", str(tmp_path / "missing.toml"))
+    code, _, err = invoke("generate", "--transactions", "10")
+    assert code == 2 and err.count("\n") == 1
+    assert f"BANKLAKE_CONFIG names {tmp_path / 'missing.toml'}, which does not exist" in err
+    assert not (tmp_path / "landing").exists()
+
+
+def test_generate_refuses_a_landing_zone_with_files_unless_replace(tmp_path: Path) -> None:
+    landing = tmp_path / "landing"
+    landing.mkdir()
+    (landing / "notes.txt").write_text("mine\n")
+    tiny = ("generate", "--transactions", "20", "--customers", "3", "--accounts", "3",
+            "--days", "2", "--landing", landing)  # fmt: skip
+    code, out, err = invoke(*tiny)
+    assert code == 2 and out == ""
+    assert f"{landing} already holds files; pass --replace" in err
+    assert sorted(p.name for p in landing.iterdir()) == ["notes.txt"]
+
+    assert invoke(*tiny, "--replace", "--defect-rate", "0.1")[0] == 0
+    assert (landing / "defects_manifest.json").exists()
+    stale = landing / "transactions" / "transactions_1999-01-01.csv"
+    stale.write_text("tx_id\n")  # in a folder generate writes: replaced with it
+    code, out, _ = invoke(*tiny, "--replace", "--json")
+    assert code == 0
+    files = {Path(f).relative_to(landing).as_posix() for f in json.loads(out)["files"]}
+    written = {p.relative_to(landing).as_posix() for p in landing.rglob("*") if p.is_file()}
+    assert written == files | {"notes.txt"}  # no stale day, no old manifest; notes.txt kept
+    assert (landing / "notes.txt").read_text() == "mine\n"
 
 
 def test_settings_come_from_file_then_environment_then_flags(
@@ -164,8 +217,35 @@ def test_quarantine_list_filters(landed: Path) -> None:
     assert code == 0 and "3 quarantined rows" in out and "showing 1 of 3" in out
     code, out, _ = invoke("quarantine", "list", *paths, "--entity", "customers", "--json")
     assert json.loads(out) == {"total": 0, "rows": []}
-    code, out, _ = invoke("quarantine", "list", *paths, "--rule", "x' OR '1'='1", "--json")
+    code, out, _ = invoke("quarantine", "list", *paths, "--file", "x' OR '1'='1", "--json")
     assert json.loads(out)["total"] == 0  # filters are literals, never SQL
+
+    code, out, err = invoke("quarantine", "list", *paths, "--rule", "tx_type_vaild")
+    assert code == 2 and out == "" and err.count("\n") == 1
+    assert "--rule 'tx_type_vaild' is not one of: " in err
+    assert "tx_type_valid" in err and "row_malformed" in err
+    code, out, err = invoke("quarantine", "list", *paths, "--entity", "transaction")
+    assert code == 2 and out == ""
+    assert "--entity 'transaction' is not one of: customers, accounts, transactions" in err
+
+
+def test_quarantine_table_keeps_each_file_and_line_whole_at_80_columns(landed: Path) -> None:
+    paths = ("--landing", landed / "landing", "--lakehouse", landed / "lh")
+    bad = landed / "landing" / "transactions" / "transactions_2000-01-01.csv"
+    bad.write_text(
+        "tx_id,account_id,amount,tx_type,timestamp\n"
+        "TX_9900000001,ACC_000001,abc,Debit,2000-01-01 00:00:00\n"
+        "TX_9900000002,ACC_000001\n"
+    )
+    assert invoke("run", *paths)[0] == 0
+    listed = json.loads(invoke("quarantine", "list", *paths, "--json")[1])
+    screen = Console(width=80, record=True, file=io.StringIO())
+    screen.print(_quarantine_table(listed["rows"], listed["total"]))
+    lines = screen.export_text().splitlines()
+    assert max(map(len, lines)) <= 80
+    for row in listed["rows"]:
+        place = f"{row['source_file']}:{row['line_number']}"
+        assert any(place in line for line in lines), place
 
 
 def test_rejected_file_exits_3_and_a_late_account_resolves(landed: Path) -> None:

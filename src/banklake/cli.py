@@ -10,12 +10,12 @@ import sys
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
 
-from banklake import progress
+from banklake import __version__, progress
 from banklake.cli_common import Json, emit_json, err, errors_as_messages, out, print_checks
 from banklake.config import Settings, load_settings
 from banklake.errors import UsageError
@@ -49,6 +49,24 @@ SparkRemote = Annotated[
     str | None,
     typer.Option(help="With --engine spark: a Spark Connect server, sc://HOST:PORT"),
 ]
+
+
+def _print_version(asked: bool) -> None:
+    if asked:
+        out.print(f"banklake {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Options of ``banklake`` itself, before the command."""
 
 
 class Snapshots(StrEnum):
@@ -94,6 +112,14 @@ def generate(
             "(customers move, accounts open, close and change, balances move)"
         ),
     ] = Snapshots.last,
+    replace: Annotated[
+        bool,
+        typer.Option(
+            "--replace",
+            help="Into a landing zone that holds files: replace the generated folders and "
+            "defects manifest (other files stay)",
+        ),
+    ] = False,
     landing: Landing = None,
     lakehouse: UnusedLakehouse = None,
     json_output: Json = False,
@@ -114,7 +140,7 @@ def generate(
         snapshots="daily" if snapshots is Snapshots.daily else "last",
     )
     with progress.bar(progress.enabled(json_output), days, "generating days") as advance:
-        files = generate_files(spec, settings.landing, on_day=lambda _day: advance())
+        files = generate_files(spec, settings.landing, lambda _day: advance(), replace)
     result = {
         "landing": str(settings.landing),
         "rows": files.rows,
@@ -293,10 +319,14 @@ def quarantine_list(
     json_output: Json = False,
 ) -> None:
     """List quarantined rows with their file, line, failed rules and reasons."""
+    from banklake.contracts import ENTITIES, MALFORMED_ROW_RULE, RULES
     from banklake.lakehouse.catalog import Lakehouse
     from banklake.transform import sql_literal
     from banklake.verify.query import ATHENA_DIALECT, LocalQueries
 
+    # A name that can never match is a typo: say so, rather than list 0 rows.
+    _one_of("--entity", entity, [e.name for e in ENTITIES])
+    _one_of("--rule", rule, sorted({r.id for r in RULES} | {MALFORMED_ROW_RULE}))
     settings = load_settings(lakehouse=lakehouse)
     conditions = ["TRUE"]
     if entity:
@@ -320,21 +350,33 @@ def quarantine_list(
     if json_output:
         emit_json({"total": total, "rows": rows})
         return
-    table = Table(
-        "entity", "where", "rules", "reasons", "resolved by", title=f"{total:,} quarantined rows"
-    )
-    for row in rows:
-        where_found = f"{row['source_file']}:{row['line_number']}"
+    out.print(_quarantine_table(rows, total))
+    if total > len(rows):
+        out.print(f"showing {len(rows):,} of {total:,}; use --limit or filters for more")
+
+
+def _one_of(option: str, value: str | None, known: list[str]) -> None:
+    if value is not None and value not in known:
+        raise UsageError(f"{option} {value!r} is not one of: {', '.join(known)}")
+
+
+def _quarantine_table(rows: list[dict[str, Any]], total: int) -> Table:
+    """The rows, with each file:line whole: the other columns fold at a narrow terminal."""
+    places = [f"{row['source_file']}:{row['line_number']}" for row in rows]
+    table = Table(title=f"{total:,} quarantined rows")
+    table.add_column("entity", overflow="fold")
+    table.add_column("where", no_wrap=True, min_width=max(map(len, places), default=5))
+    for column in ("rules", "reasons", "resolved by"):
+        table.add_column(column, overflow="fold")
+    for row, place in zip(rows, places, strict=True):
         table.add_row(
             row["entity"],
-            where_found,
+            place,
             ", ".join(row["rule_ids"]),
             row["reasons"],
             row["resolved_batch_id"] or "",
         )
-    out.print(table)
-    if total > len(rows):
-        out.print(f"showing {len(rows):,} of {total:,}; use --limit or filters for more")
+    return table
 
 
 @quarantine_app.command("replay")
@@ -399,7 +441,7 @@ def demo(
     for folder in (settings.landing, settings.lakehouse):
         _reset_demo_folder(folder)
     out.rule("1/5 generate")
-    generate(transactions=transactions, days=days, landing=settings.landing)
+    generate(transactions=transactions, days=days, landing=settings.landing, replace=True)
     out.rule("2/5 run")
     run(landing=settings.landing, lakehouse=settings.lakehouse)
     out.rule("3/5 maintain")

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import functools
+import signal
 import sys
+import threading
 from collections.abc import Callable
+from types import FrameType
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from banklake.errors import BanklakeError
 
@@ -30,16 +34,54 @@ Json = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON 
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+INTERRUPTED = 130  # the shell's code for a process ended by SIGINT (128 + 2)
+
+
+class _Interrupt:
+    """Whether Ctrl-C came while a command ran. Libraries may turn the KeyboardInterrupt into
+    an error of their own (DuckDB raises RuntimeError "Query interrupted"), so the signal
+    itself is noted."""
+
+    seen = False
+
+    @classmethod
+    def handle(cls, signum: int, frame: FrameType | None) -> None:
+        cls.seen = True
+        raise KeyboardInterrupt
+
+
 def errors_as_messages(command: F) -> F:
-    """A user's error ends the command with its message and exit code, not a traceback."""
+    """A user's error ends the command with its message and exit code, not a traceback; so does
+    Ctrl-C. An interrupted run is safe to start again: each table's commit is atomic and the
+    ledger is written last, so the next run takes the same files again."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        # Only in place of Python's own handler: not when SIGINT is ignored, as in a
+        # background job, nor again in a command that another one calls (demo), nor off the
+        # main thread, where no handler can be set.
+        noting = (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        )
+        if noting:
+            _Interrupt.seen = False
+            signal.signal(signal.SIGINT, _Interrupt.handle)
         try:
             return command(*args, **kwargs)
-        except BanklakeError as error:
-            err.print(f"[red]error:[/red] {error}")
+        except (typer.Exit, typer.Abort):
+            raise
+        except (KeyboardInterrupt, Exception) as error:
+            if isinstance(error, KeyboardInterrupt) or _Interrupt.seen:
+                err.print("interrupted; run it again to continue")
+                raise typer.Exit(INTERRUPTED) from None
+            if not isinstance(error, BanklakeError):
+                raise
+            err.print(f"[red]error:[/red] {escape(str(error))}")  # a path may hold [...]
             raise typer.Exit(error.exit_code) from None
+        finally:
+            if noting:
+                signal.signal(signal.SIGINT, signal.default_int_handler)
 
     return wrapper  # type: ignore[return-value]
 

@@ -8,6 +8,7 @@ The file is ``./banklake.toml`` or the path in ``BANKLAKE_CONFIG``; nested value
 from __future__ import annotations
 
 import os
+import tomllib
 from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -17,6 +18,7 @@ from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
+    SettingsError,
     TomlConfigSettingsSource,
 )
 
@@ -99,12 +101,21 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        toml_file = Path(os.environ.get("BANKLAKE_CONFIG", "banklake.toml"))
-        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, toml_file))
+        return (init_settings, env_settings, TomlConfigSettingsSource(settings_cls, config_file()))
+
+
+def config_file() -> Path:
+    """The settings file: the one ``BANKLAKE_CONFIG`` names, else ``./banklake.toml``."""
+    return Path(os.environ.get("BANKLAKE_CONFIG", "banklake.toml")).expanduser()
 
 
 def load_settings(**overrides: Any) -> Settings:
     """Settings from every source; ``overrides`` are the command-line flags that were given."""
+    path = config_file()
+    # ./banklake.toml is optional, but a file named on purpose that is not there is a mistake.
+    if "BANKLAKE_CONFIG" in os.environ and not path.is_file():
+        which = "is not a file" if path.exists() else "does not exist"
+        raise UsageError(f"BANKLAKE_CONFIG names {path}, which {which}; fix or unset it")
     try:
         return Settings(**{key: value for key, value in overrides.items() if value is not None})
     except ValidationError as error:
@@ -112,3 +123,11 @@ def load_settings(**overrides: Any) -> Settings:
             f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in error.errors()
         )
         raise UsageError(f"invalid settings: {problems}") from None
+    except tomllib.TOMLDecodeError as error:  # its message ends "(at line L, column C)"
+        raise UsageError(f"{path} is not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not UTF-8 text; save it as UTF-8") from None
+    except OSError as error:
+        raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    except SettingsError as error:  # a BANKLAKE_* value that is not valid JSON, for one
+        raise UsageError(f"invalid settings: {error}") from None

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from banklake import progress
-from banklake.aws.session import AwsTarget
+from banklake.aws.session import AwsTarget, require_boto3
 from banklake.aws.stack import DEFAULT_STACK, StackOutputs
 from banklake.cli_common import Json, emit_json, err, errors_as_messages, out, print_checks
 from banklake.config import load_settings
@@ -51,6 +51,9 @@ class Route(StrEnum):
 
 
 def _target(profile: str | None, region: str | None, endpoint_url: str | None) -> AwsTarget:
+    # Every command starts here, before any of boto3 is imported (stack.py imports botocore's
+    # exceptions first thing), so a missing aws extra is said here.
+    require_boto3()
     return AwsTarget(profile=profile, region=region, endpoint_url=endpoint_url)
 
 

@@ -26,6 +26,17 @@ _DENIED = {
 }
 
 
+def require_boto3() -> None:
+    """A one-line message, not a traceback, where the ``aws`` extra is not installed."""
+    try:
+        import boto3  # noqa: F401
+        import botocore  # noqa: F401
+    except ImportError:
+        raise UsageError(
+            "`banklake aws` needs boto3 and botocore, the aws extra: pip install 'banklake[aws]'"
+        ) from None
+
+
 @dataclass
 class AwsTarget:
     """One account and region, reached with one set of credentials."""
@@ -37,11 +48,10 @@ class AwsTarget:
 
     @cached_property
     def session(self) -> Any:
-        try:
-            import boto3
-            from botocore.exceptions import ProfileNotFound
-        except ImportError:
-            raise UsageError("`banklake aws` needs boto3: pip install 'banklake[aws]'") from None
+        require_boto3()
+        import boto3
+        from botocore.exceptions import ProfileNotFound
+
         try:
             session = boto3.Session(profile_name=self.profile, region_name=self.region)
         except ProfileNotFound:
@@ -76,6 +86,7 @@ def error_code(error: Exception) -> str:
 @contextmanager
 def aws_errors(doing: str) -> Iterator[None]:
     """Turn botocore's errors into one-line messages that say what was being done."""
+    require_boto3()
     from boto3.exceptions import Boto3Error
     from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
     from botocore.parsers import ResponseParserError

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from banklake.bronze.landing import dimension_file_name, transactions_file_name
-from banklake.contracts import ACCOUNTS, CUSTOMERS, KNOWN_COUNTRIES, TRANSACTIONS, Entity
+from banklake.contracts import ACCOUNTS, CUSTOMERS, ENTITIES, KNOWN_COUNTRIES, TRANSACTIONS, Entity
 from banklake.errors import UsageError
 from banklake.generate.defects import (
     CUSTOMER_DEFECTS,
@@ -39,6 +40,7 @@ from banklake.generate.defects import (
 from banklake.generate.history import lifecycle
 
 CHUNK_ROWS = 1_000_000
+MAX_DAYS = 3660  # ten years of daily files: more is a typo, and would take hours
 
 FIRST_NAMES = [
     "Aarav",
@@ -186,10 +188,18 @@ class GeneratedFiles:
 
 
 def generate(
-    spec: GeneratorSpec, landing: Path, on_day: Callable[[date], None] | None = None
+    spec: GeneratorSpec,
+    landing: Path,
+    on_day: Callable[[date], None] | None = None,
+    replace: bool = False,
 ) -> GeneratedFiles:
-    """Write the whole dataset under ``landing`` and return where it went."""
+    """Write the whole dataset under ``landing`` and return where it went.
+
+    A landing zone that already holds files is refused, unless ``replace``: then what a
+    generation writes (the entity folders and the defects manifest) is removed first.
+    """
     _check(spec)
+    _make_room(landing, replace)
     customer_ids = _ids("CUST_", spec.customers)
     account_ids = _ids("ACC_", spec.accounts)
     customers = _customers(spec, customer_ids)
@@ -324,10 +334,30 @@ def _write_manifest(
     return path
 
 
+def _make_room(landing: Path, replace: bool) -> None:
+    if landing.exists() and not landing.is_dir():
+        raise UsageError(f"{landing} is a file, not a folder; pass another --landing")
+    if not landing.exists() or not any(path.is_file() for path in landing.rglob("*")):
+        return
+    ours = [landing / entity.folder for entity in ENTITIES] + [landing / MANIFEST_NAME]
+    if not replace:
+        raise UsageError(
+            f"{landing} already holds files; pass --replace to replace the generated ones "
+            f"({', '.join(path.name for path in ours)}; other files stay), or another --landing"
+        )
+    for path in ours:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        else:
+            path.unlink(missing_ok=True)
+
+
 def _check(spec: GeneratorSpec) -> None:
     for name in ("customers", "accounts", "days"):
         if getattr(spec, name) < 1:
             raise UsageError(f"--{name} must be at least 1, got {getattr(spec, name)}")
+    if spec.days > MAX_DAYS:
+        raise UsageError(f"--days must be at most {MAX_DAYS} (ten years), got {spec.days}")
     if spec.transactions < 0:
         raise UsageError(f"--transactions must not be negative, got {spec.transactions}")
     if not 0 <= spec.defect_rate <= 0.5:
