@@ -7,7 +7,7 @@ anything in it is read, in exactly one of three ways:
   has an id and a description, and the first that applies is named;
 - **refused**, with what is wrong and what to do (not under an entity folder nor named after an
   entity; not a CSV file; a compression Arrow cannot read; two business dates in its name);
-- **loadable**: its entity, business date (or ``None``) and compression.
+- **loadable**: its entity and business date (or ``None``).
 
 The **entity** is the first folder under the root, in any case (``Transactions/``); a file
 directly under the root is named after its entity (``transactions_2026-11-01.csv``). Folders
@@ -109,7 +109,6 @@ class Refuse:
 class Loadable:
     entity: Entity
     business_date: date | None
-    compression: str | None
     note: str | None = None  # something worth saying that does not stop the file
 
 
@@ -120,6 +119,8 @@ _ENTITY_NAMES = ", ".join(entity.folder for entity in ENTITIES)
 _DATE_TOKEN = re.compile(r"(?<![0-9A-Za-z])(\d{4})([-_]?)(\d{2})\2(\d{2})(?![0-9A-Za-z])")
 _HIVE_DATE = re.compile(r"^(?:date|dt|business_date|day)=(.+)$", re.IGNORECASE)
 _YEAR, _TWO_DIGITS = re.compile(r"^\d{4}$"), re.compile(r"^\d{2}$")
+# A file directly under the root starts with its entity's name, then no letter or digit.
+_NAMED_AFTER = tuple((entity, re.compile(rf"{entity.name}(?![0-9a-z])")) for entity in ENTITIES)
 
 
 def ignored_by(path: PurePosixPath) -> IgnoreRule | None:
@@ -147,7 +148,7 @@ def place(path: PurePosixPath) -> Placement:
         note = (
             f"{path}: its name says {named[0]} and its folder {foldered}; the name's date is taken"
         )
-    return Loadable(entity, day, compression_of(path), note)
+    return Loadable(entity, day, note)
 
 
 def _entity_of(path: PurePosixPath) -> Entity | None:
@@ -155,10 +156,7 @@ def _entity_of(path: PurePosixPath) -> Entity | None:
         folder = path.parts[0].lower()
         return next((entity for entity in ENTITIES if entity.folder == folder), None)
     name = path.name.lower()
-    return next(
-        (e for e in ENTITIES if re.match(rf"{e.name}(?![0-9a-z])", name)),
-        None,
-    )
+    return next((entity for entity, start in _NAMED_AFTER if start.match(name)), None)
 
 
 def _no_entity(path: PurePosixPath) -> str:

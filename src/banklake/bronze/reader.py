@@ -58,7 +58,8 @@ class FileRead:
 
 
 def read_file(file: LandedFile) -> FileRead:
-    """Read one landed file; raise ``LandingError`` (file, line, column) if it is not UTF-8 CSV.
+    """Read one landed file; raise ``LandingError`` (file, line, column) if it is not UTF-8 CSV
+    or cannot be decompressed.
 
     The file is parsed on one thread, the only mode in which Arrow reports the line of a
     rejected row; read several files at once to use more cores (``read_files``).
