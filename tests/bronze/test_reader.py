@@ -59,10 +59,32 @@ def test_carriage_returns_alone_end_lines(tmp_path: Path, end: str) -> None:
     assert read.rows.column(LINE_NUMBER).to_pylist() == [2, 3]
 
 
-def test_blank_line_is_a_row_not_a_gap(tmp_path: Path) -> None:
-    read = _read(tmp_path, f"{HEADER}\nT1,A1,1,Debit,t\n\nT3,A3,3,Debit,t\n")
-    assert read.rows.column("tx_id").to_pylist() == ["T1", "", "T3"]
-    assert read.rows.column(LINE_NUMBER).to_pylist() == [2, 3, 4]
+@pytest.mark.parametrize("end", ["\n", "\r\n", "\r"])
+def test_blank_lines_are_skipped_and_later_rows_keep_their_line(tmp_path: Path, end: str) -> None:
+    lines = [HEADER, "T1,A1,1,Debit,t", "", "", "T4,A4,4,Debit,t", "T5,A5", "", "T7,A7,7,Debit,t"]
+    read = _read(tmp_path, end.join([*lines, "", ""]))  # and a blank line at the very end
+    assert read.rows.column("tx_id").to_pylist() == ["T1", "T4", "T7"]
+    assert read.rows.column(LINE_NUMBER).to_pylist() == [2, 5, 8]
+    assert read.malformed.column(LINE_NUMBER).to_pylist() == [6]
+
+
+def test_a_line_of_commas_is_a_row_not_a_blank_line(tmp_path: Path) -> None:
+    read = _read(tmp_path, f"{HEADER}\n\n,,,,\nT4,A4,4,Debit,t\n\n,,,,\n")
+    assert read.rows.column("tx_id").to_pylist() == ["", "T4", ""]
+    assert read.rows.column(LINE_NUMBER).to_pylist() == [3, 4, 6]
+
+
+def test_blank_lines_after_a_quoted_line_break_keep_record_numbers(tmp_path: Path) -> None:
+    # Records, not physical lines, are numbered when a quoted field holds a line break.
+    read = _read(tmp_path, f'{HEADER}\n"T\n\n1",A1,1,Debit,t\n\n,,,,\nT5,A5,5,Debit,t\n')
+    assert read.rows.column("tx_id").to_pylist() == ["T\n\n1", "", "T5"]
+    assert read.rows.column(LINE_NUMBER).to_pylist() == [2, 4, 5]
+
+
+@pytest.mark.parametrize("blank", ["\n", "\n\n\n", "\r\n\r\n"])
+def test_header_and_blank_lines_only_has_no_rows(tmp_path: Path, blank: str) -> None:
+    read = _read(tmp_path, HEADER + blank)
+    assert read.rows.num_rows == 0 and read.malformed.num_rows == 0
 
 
 def test_invalid_utf8_names_line_and_column(tmp_path: Path) -> None:

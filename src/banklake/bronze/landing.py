@@ -1,31 +1,68 @@
-"""The landing zone: its layout, finding the files of a batch, and checking each file's header.
+"""The landing zone: finding the files of a batch, and checking each file's header.
 
-Layout under the landing root::
+Layout under the landing root (the full rules: ``banklake.bronze.layout``)::
 
     customers/customers_YYYY-MM-DD.csv        full snapshot as of that date
     accounts/accounts_YYYY-MM-DD.csv          full snapshot as of that date
     transactions/transactions_YYYY-MM-DD.csv  one file per business day
 
+Entity folders in any case, nested folders below them (``transactions/2026/11/01/``,
+``transactions/date=2026-11-01/``), files named after their entity directly under the root,
+other date spellings (``20261101``) and compressed files (``.csv.gz``, ``.csv.bz2``, ``.csv.zst``,
+``.csv.lz4``) are read too. Every file under the root ends in exactly one place: a candidate,
+ignored by a named rule, refused with the reason, or out of the date range (``inventory``).
+
 A file whose header does not fit its contract (or that is not UTF-8 CSV text) is rejected as a
-whole, with the reason; the other files of the batch go on.
+whole, with the reason; the other files of the batch go on. Header names match the contract's in
+any case and with spaces around them.
 """
 
 from __future__ import annotations
 
 import csv
 import hashlib
-import re
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from datetime import date
 from pathlib import Path
 
+from banklake.bronze.codecs import read_content
+from banklake.bronze.files import (
+    Candidate,
+    Ignored,
+    Inventory,
+    LandedFile,
+    LandingBatch,
+    RefusedFile,
+    RejectedFile,
+)
+from banklake.bronze.inventory import inventory
+from banklake.bronze.lines import LINE_BREAK
 from banklake.contracts import ENTITIES, TRANSACTIONS, Entity
 from banklake.errors import LandingError
 
-_DATED_NAME = re.compile(r"^(?P<entity>[a-z_]+)_(?P<date>\d{4}-\d{2}-\d{2})\.csv$")
+__all__ = [
+    "LINE_BREAK",
+    "UTF8_BOM",
+    "Candidate",
+    "Ignored",
+    "Inventory",
+    "LandedFile",
+    "LandingBatch",
+    "RefusedFile",
+    "RejectedFile",
+    "batch_of",
+    "dimension_file_name",
+    "discover",
+    "file_checksum",
+    "inspect",
+    "inventory",
+    "list_landing",
+    "read_header",
+    "transactions_file_name",
+]
+
 _HEADER_PROBE_BYTES = 64 * 1024
 UTF8_BOM = b"\xef\xbb\xbf"
-LINE_BREAK = re.compile(rb"\r\n|\r|\n")  # as the CSV reader breaks lines
 
 
 def transactions_file_name(day: date) -> str:
@@ -36,82 +73,15 @@ def dimension_file_name(entity: Entity, snapshot: date) -> str:
     return f"{entity.name}_{snapshot.isoformat()}.csv"
 
 
-@dataclass(frozen=True)
-class _InLanding:
-    entity: Entity
-    path: Path
-
-    @property
-    def name(self) -> str:
-        """The path relative to the landing root, as it is recorded in the tables."""
-        return f"{self.entity.folder}/{self.path.name}"
-
-
-@dataclass(frozen=True)
-class Candidate(_InLanding):
-    """A file in the landing zone, before anything in it has been read."""
-
-    business_date: date | None  # from the file name, when it carries one
-    size_bytes: int
-    modified_ns: int
-
-
-@dataclass(frozen=True)
-class LandedFile(_InLanding):
-    """A file whose header checked out: it will be read."""
-
-    columns: tuple[str, ...]  # the header, in the file's order
-    business_date: date | None
-    drift: str | None = None  # columns the contract does not know: recorded, not fatal
-
-
-@dataclass(frozen=True)
-class RejectedFile(_InLanding):
-    """A file refused as a whole: nothing in it is loaded, and the ledger records why."""
-
-    business_date: date | None
-    problem: str  # the error, naming the file and where in it
-
-
-@dataclass(frozen=True)
-class LandingBatch:
-    files: dict[str, list[LandedFile]]
-    rejected: list[RejectedFile] = field(default_factory=list)
-
-    def of(self, entity: Entity) -> list[LandedFile]:
-        return self.files.get(entity.name, [])
-
-    @property
-    def all_files(self) -> list[LandedFile]:
-        return [file for entity in ENTITIES for file in self.of(entity)]
-
-
 def list_landing(
     root: Path, since: date | None = None, until: date | None = None
 ) -> list[Candidate]:
-    """Every landed file, oldest business date first; with a range, only the files dated in it.
+    """The files to load, by entity then path; with a range, only the files dated in it.
 
-    A missing entity folder just holds no files: a day may bring transactions alone.
+    A missing entity folder just holds no files: a day may bring transactions alone. What the
+    other files under the root became is in ``inventory``.
     """
-    if not root.is_dir():
-        raise LandingError(
-            root, "landing folder not found; create it with `banklake generate` or pass --landing"
-        )
-    found = []
-    for entity in ENTITIES:
-        folder = root / entity.folder
-        paths = sorted(folder.iterdir()) if folder.is_dir() else []
-        for path in paths:
-            if path.suffix != ".csv" or not _visible(path):
-                continue
-            day = _business_date(path)
-            if (since or until) and (
-                day is None or (since and day < since) or (until and day > until)
-            ):
-                continue
-            stat = path.stat()
-            found.append(Candidate(entity, path, day, stat.st_size, stat.st_mtime_ns))
-    return found
+    return inventory(root, since, until).candidates
 
 
 def inspect(candidate: Candidate) -> LandedFile | RejectedFile:
@@ -119,8 +89,21 @@ def inspect(candidate: Candidate) -> LandedFile | RejectedFile:
     try:
         columns, drift = read_header(candidate.path, candidate.entity)
     except LandingError as error:
-        return RejectedFile(candidate.entity, candidate.path, candidate.business_date, str(error))
-    return LandedFile(candidate.entity, candidate.path, columns, candidate.business_date, drift)
+        return RejectedFile(
+            candidate.entity,
+            candidate.path,
+            candidate.business_date,
+            str(error),
+            landed_as=candidate.name,
+        )
+    return LandedFile(
+        candidate.entity,
+        candidate.path,
+        columns,
+        candidate.business_date,
+        drift,
+        landed_as=candidate.name,
+    )
 
 
 def discover(root: Path, since: date | None = None, until: date | None = None) -> LandingBatch:
@@ -147,29 +130,14 @@ def file_checksum(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _visible(path: Path) -> bool:
-    # Dot files include the generator's and uploaders' in-flight ``.name.partial`` files.
-    return path.is_file() and not path.name.startswith(".")
-
-
-def _business_date(path: Path) -> date | None:
-    match = _DATED_NAME.match(path.name)
-    if not match:
-        return None
-    try:
-        return date.fromisoformat(match["date"])
-    except ValueError:
-        return None
-
-
 def read_header(path: Path, entity: Entity) -> tuple[tuple[str, ...], str | None]:
     """The header's column names and any schema drift, or ``LandingError`` saying what is wrong.
 
-    Columns are matched by name, in any order; columns the contract does not know are drift:
+    Columns are matched by name, in any order, in any case and with spaces around them, and
+    returned as the contract spells them; columns the contract does not know are drift:
     reported, and not read.
     """
-    with path.open("rb") as handle:
-        probe = handle.read(_HEADER_PROBE_BYTES)
+    probe = read_content(path, _HEADER_PROBE_BYTES)
     expected = ",".join(entity.source_columns)
     if not probe.strip():
         raise LandingError(path, f"file is empty; expected a header row: {expected}")
@@ -187,7 +155,7 @@ def read_header(path: Path, entity: Entity) -> tuple[tuple[str, ...], str | None
             column=len(first_line[: error.start].decode("utf-8", "replace")) + 1,
         ) from None
     try:
-        columns = tuple(name.strip() for name in next(csv.reader([text]), []))
+        columns = tuple(map(_contract_name(entity), next(csv.reader([text]), [])))
     except csv.Error as error:
         raise LandingError(path, f"the header is not a CSV line: {error}", line=1) from None
     wanted = set(entity.source_columns)
@@ -207,3 +175,9 @@ def read_header(path: Path, entity: Entity) -> tuple[tuple[str, ...], str | None
     unexpected = [c for c in columns if c not in wanted]
     drift = f"schema drift: unexpected column(s) {', '.join(unexpected)}" if unexpected else None
     return columns, drift
+
+
+def _contract_name(entity: Entity) -> Callable[[str], str]:
+    """The contract's spelling of a header name (``" TX_ID "`` -> ``tx_id``), else the name."""
+    spellings = {column.casefold(): column for column in entity.source_columns}
+    return lambda name: spellings.get(name.strip().casefold(), name.strip())

@@ -3,8 +3,10 @@
 Every field is read as a string: typing is the transform's job, so that a bad value becomes a
 quarantined row with a reason instead of a failed file. Each row carries ``_source_file`` and
 ``_line_number``. A line the parser cannot split into the header's fields is kept too, as a
-malformed row with its text. Line numbers count records; they equal physical lines unless a
-quoted field itself contains a line break.
+malformed row with its text. A blank line (nothing between two line breaks) is not a row: it is
+skipped, and the rows after it keep their own line numbers. Line numbers count records; they
+equal physical lines unless a quoted field itself contains a line break. Compressed files are
+read decompressed (``banklake.bronze.codecs``).
 """
 
 from __future__ import annotations
@@ -20,9 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
+from banklake.bronze.codecs import open_content, read_content
 from banklake.bronze.landing import LINE_BREAK, UTF8_BOM, LandedFile, RejectedFile
+from banklake.bronze.lines import blank_lines
 from banklake.contracts import Entity
 from banklake.errors import LandingError
 
@@ -53,7 +58,8 @@ class FileRead:
 
 
 def read_file(file: LandedFile) -> FileRead:
-    """Read one landed file; raise ``LandingError`` (file, line, column) if it is not UTF-8 CSV.
+    """Read one landed file; raise ``LandingError`` (file, line, column) if it is not UTF-8 CSV
+    or cannot be decompressed.
 
     The file is parsed on one thread, the only mode in which Arrow reports the line of a
     rejected row; read several files at once to use more cores (``read_files``).
@@ -63,13 +69,16 @@ def read_file(file: LandedFile) -> FileRead:
         table, malformed = _parse(file)
     except pa.ArrowInvalid as error:
         raise _located(file, error) from None
-    total = table.num_rows + len(malformed)
+    total = table.num_rows + len(malformed)  # the records after the header, blank lines too
     bad_lines = np.array([line for line, _ in malformed], dtype=np.int64)
     good = np.ones(total, dtype=bool)
     good[bad_lines - 2] = False
+    numbers = np.arange(2, total + 2)[good]
+    if (blank := _blank_rows(file, table, numbers, total + 1)) is not None:
+        table, numbers = table.filter(pa.array(~blank)), numbers[~blank]
     rows = table.select(list(file.entity.source_columns))
     rows = rows.append_column(SOURCE_FILE, _repeated(file.name, rows.num_rows))
-    rows = rows.append_column(LINE_NUMBER, pa.array(np.arange(2, total + 2)[good]))
+    rows = rows.append_column(LINE_NUMBER, pa.array(numbers))
     bad = pa.table(
         {
             "entity": pa.repeat(file.entity.name, len(malformed)),
@@ -116,7 +125,9 @@ def read_files(files: list[LandedFile]) -> list[FileRead | RejectedFile]:
         try:
             return read_file(file)
         except LandingError as error:
-            return RejectedFile(file.entity, file.path, file.business_date, str(error))
+            return RejectedFile(
+                file.entity, file.path, file.business_date, str(error), landed_as=file.name
+            )
 
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
         return list(pool.map(read_or_reject, files))
@@ -124,7 +135,7 @@ def read_files(files: list[LandedFile]) -> list[FileRead | RejectedFile]:
 
 def line_texts(path: Path, line_numbers: list[int]) -> dict[int, str]:
     """The exact text of some lines of a file (1-based; without the line break)."""
-    data = path.read_bytes()
+    data = read_content(path)
     breaks = [(m.start(), m.end()) for m in LINE_BREAK.finditer(data)]
     texts = {}
     for line in line_numbers:
@@ -153,26 +164,50 @@ def _parse(file: LandedFile) -> tuple[pa.Table, list[tuple[int, str]]]:
         malformed.append((row.number, row.text))
         return "skip"
 
-    table = pacsv.read_csv(
-        file.path,
-        read_options=pacsv.ReadOptions(
-            column_names=list(file.columns), skip_rows=1, use_threads=False, block_size=16 << 20
-        ),
-        # Empty lines are kept as rows (of empty fields): a blank line inside a file is a defect
-        # that must be counted and quarantined, not skipped.
-        parse_options=pacsv.ParseOptions(invalid_row_handler=keep, ignore_empty_lines=False),
-        convert_options=pacsv.ConvertOptions(
-            column_types={name: pa.string() for name in file.columns},
-            strings_can_be_null=False,
-            quoted_strings_can_be_null=False,
-        ),
-    )
+    with open_content(file.path) as content:
+        table = pacsv.read_csv(
+            content,
+            read_options=pacsv.ReadOptions(
+                column_names=list(file.columns),
+                skip_rows=1,
+                use_threads=False,
+                block_size=16 << 20,
+            ),
+            # Empty lines are read as rows of empty fields, so that records keep their numbers
+            # (Arrow's own skipping renumbers the rows after a blank line); ``_blank_rows`` then
+            # drops them.
+            parse_options=pacsv.ParseOptions(invalid_row_handler=keep, ignore_empty_lines=False),
+            convert_options=pacsv.ConvertOptions(
+                column_types={name: pa.string() for name in file.columns},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
     return table, malformed
 
 
+def _blank_rows(
+    file: LandedFile, table: pa.Table, numbers: np.ndarray, records: int
+) -> np.ndarray | None:
+    """Which rows were blank lines (a mask), or None when none was.
+
+    A blank line and a line of only commas both read as a row of empty fields; only the
+    file's text tells them apart, and it is read again only when such a row exists. The common
+    case costs one pass over one column.
+    """
+    if table.num_rows == 0 or pc.min(pc.binary_length(table.column(0))).as_py() > 0:
+        return None
+    empty = functools.reduce(pc.and_, [pc.equal(column, "") for column in table.columns])
+    candidates = empty.to_numpy(zero_copy_only=False)
+    if not candidates.any():
+        return None
+    blank = np.isin(numbers, blank_lines(read_content(file.path), records))
+    mask: np.ndarray = candidates & blank
+    return mask
+
+
 def _header_only(file: LandedFile) -> bool:
-    with file.path.open("rb") as handle:
-        start = handle.read(_HEADER_ONLY_PROBE + 1)
+    start = read_content(file.path, _HEADER_ONLY_PROBE + 1)
     return len(start) <= _HEADER_ONLY_PROBE and not LINE_BREAK.search(start)
 
 
@@ -185,7 +220,7 @@ def _field_count(text: str) -> int:
 
 def _located(file: LandedFile, error: pa.ArrowInvalid) -> LandingError:
     """Turn Arrow's file-wide complaint into one that names the line and column."""
-    data = file.path.read_bytes().removeprefix(UTF8_BOM)
+    data = read_content(file.path).removeprefix(UTF8_BOM)
     try:
         data.decode("utf-8")
     except UnicodeDecodeError as bad:
