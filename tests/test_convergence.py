@@ -143,7 +143,7 @@ class Deliveries(RuleBasedStateMachine):
         name = data.draw(st.sampled_from(self._files()))
         entity = name.split("/")[0]
         path = self.landing / name
-        header, *rows = path.read_text().splitlines()
+        _header, *rows = path.read_text().splitlines()
         if edit == "add" or not rows:
             rows.append(data.draw(ROWS[entity]))
         elif edit == "remove":

@@ -14,8 +14,8 @@ from tests.conftest import write_csv
 
 from banklake.config import Settings, load_settings
 from banklake.contracts import NAMESPACE
-from banklake.lakehouse.catalog import Lakehouse
 from banklake.errors import UsageError
+from banklake.lakehouse.catalog import Lakehouse
 from banklake.pipeline import replay, run, withdraw
 from banklake.verify.checks import verify
 
@@ -429,9 +429,7 @@ def test_a_late_customer_loads_the_account_and_its_transactions(
     assert verify(lake).checks[0].passed
 
 
-def test_a_copy_of_an_edited_day_is_a_conflict_not_a_duplicate(
-    lake: Settings, engine: str
-) -> None:
+def test_a_copy_of_an_edited_day_is_a_conflict_not_a_duplicate(lake: Settings, engine: str) -> None:
     run(lake, engine)
     original = lake.landing / "transactions" / "transactions_2026-01-02.csv"
     copy = original.with_name("transactions_2026-01-02_copy.csv")

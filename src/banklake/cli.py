@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from banklake import __version__, progress
@@ -197,7 +198,7 @@ def run(
 def _report_run(result: RunResult, json_output: bool) -> None:
     if json_output:
         emit_json(result.to_dict())
-    elif not result.files:
+    elif not result.tables:
         out.print(f"Nothing new to load ({result.unchanged_files:,} files already loaded).")
     else:
         table = Table(
@@ -210,7 +211,7 @@ def _report_run(result: RunResult, json_output: bool) -> None:
                 write.table, f"{write.rows:,}", str(write.data_files), str(write.snapshot_id)
             )
         out.print(table)
-        loaded = [f for f in result.files if f.status != "rejected"]
+        loaded = [f for f in result.files if f.status in ("loaded", "reprocessed")]
         totals = {
             what: sum(getattr(f, f"rows_{what}") for f in loaded)
             for what in ("read", "loaded", "quarantined", "duplicate")
@@ -227,11 +228,16 @@ def _report_run(result: RunResult, json_output: bool) -> None:
                     found[rule] = found.get(rule, 0) + int(f["rows"])
             if found:
                 out.print(f"{verb}: {', '.join(f'{r} {n:,}' for r, n in found.items())}")
-        for file in result.files:
-            if file.problem and file.status != "rejected":
+        if result.retracted:
+            out.print(f"Re-delivered or withdrawn files: {result.retracted:,} rows retracted")
+        for file in loaded:
+            if file.problem:
                 out.print(f"[yellow]warning:[/yellow] {file.source_file}: {file.problem}")
+    if not json_output:
+        for line in result.not_loaded:
+            out.print(f"not loaded: {escape(line)}")
     for file in result.rejected:
-        err.print(f"[red]rejected:[/red] {file.problem}")
+        err.print(f"[red]rejected:[/red] {escape(str(file.problem))}")
     if result.rejected:
         raise typer.Exit(3)
 

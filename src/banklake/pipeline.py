@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -24,14 +25,16 @@ import pyarrow as pa
 from pyiceberg.table import Table
 
 from banklake import __version__
-from banklake.bronze.landing import Candidate, LandingBatch, batch_of, list_landing
+from banklake.bronze.files import Inventory
+from banklake.bronze.inventory import inventory
+from banklake.bronze.landing import Candidate, LandingBatch, batch_of, file_checksum, list_landing
 from banklake.bronze.reader import line_texts
 from banklake.config import Settings
 from banklake.contracts import TRANSACTIONS
 from banklake.engines import Engine, FileCount, create_engine, known_engine
 from banklake.errors import AuditError, LandingError, UsageError
 from banklake.faults import crash_point
-from banklake.lakehouse.catalog import Lakehouse
+from banklake.lakehouse.catalog import Lakehouse, catalog_errors
 from banklake.lakehouse.ledger import (
     FileOutcome,
     Status,
@@ -72,6 +75,7 @@ class RunResult:
     seconds: float = 0.0
     files: list[FileOutcome] = field(default_factory=list)  # the ledger rows of this batch
     unchanged_files: int = 0  # landed files already loaded as they are
+    not_loaded: list[str] = field(default_factory=list)  # refused, ignored, out of range: why
     tables: list[TableWrite] = field(default_factory=list)
     retracted: int = 0  # rows earlier deliveries of re-delivered or withdrawn files had loaded
     findings: list[dict[str, Any]] = field(default_factory=list)  # rows per rule and severity
@@ -114,11 +118,13 @@ def run(
         tables = lakehouse.ensure_tables(settings)
         history = records(tables["load_ledger"])
         say("looking for new files")
-        candidates = list_landing(settings.landing, since, until)
-        taken = take_new(candidates, deliveries(history))
-        change = Change(taken, status="loaded")
+        landing = inventory(settings.landing, since, until)
+        taken = take_new(landing.candidates, deliveries(history))
+        unloadable = _unloadable(landing, deliveries(history))
+        change = Change(taken, status="loaded", unloadable=unloadable)
         result = _load(settings, engine, say, tables, holdings(history), change)
-        result.unchanged_files = len(candidates) - len(taken)
+        result.unchanged_files = len(landing.candidates) - len(taken)
+        result.not_loaded = landing.not_loaded()
         return result
 
 
@@ -192,6 +198,7 @@ class Change:
     taken: list[Taken]
     status: Status  # the ledger status of the taken files
     withdrawn: dict[str, FileOutcome] = field(default_factory=dict)
+    unloadable: list[FileOutcome] = field(default_factory=list)  # refused or ignored as found
 
 
 def _load(
@@ -218,6 +225,12 @@ def _load(
     )
     if not change.taken and not change.withdrawn:
         say("nothing new to load")
+        if change.unloadable:
+            ledger = tables["load_ledger"]
+            outcomes = [replace(o, batch_id=result.batch_id) for o in change.unloadable]
+            with catalog_errors(settings.lakehouse / "catalog.db"):
+                ledger.append(ledger_rows(outcomes, ledger))
+            result.files = outcomes
         result.seconds = round(time.perf_counter() - clock, 3)
         return result
     today = datetime.now(ZoneInfo(settings.timezone)).date()
@@ -314,12 +327,49 @@ def _load(
             replace(record, batch_id=result.batch_id, status="withdrawn", snapshot_ids=snapshot_ids)
             for record in change.withdrawn.values()
         ]
+        outcomes += [replace(o, batch_id=result.batch_id) for o in change.unloadable]
         ledger = tables["load_ledger"]
         engine.append(ledger, ledger_rows(outcomes, ledger), summary)
     result.files = outcomes
     result.retracted = _retracted(known, change, outcomes)
     result.seconds = round(time.perf_counter() - clock, 3)
     return result
+
+
+def _unloadable(landing: Inventory, recorded: dict[str, FileOutcome]) -> list[FileOutcome]:
+    """Ledger rows for the files found refused or ignored that the ledger has not seen so."""
+    found: list[tuple[str, Path, str, Status, str]] = [
+        (r.name, r.path, r.entity.name if r.entity else "unknown", "rejected", r.problem)
+        for r in landing.refused
+    ] + [(i.name, i.path, "none", "ignored", str(i)) for i in landing.ignored]
+    outcomes = []
+    for name, path, entity, status, problem in found:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # gone since it was listed
+        seen = recorded.get(name)
+        if seen and (seen.status, seen.size_bytes, seen.modified_ns) == (
+            status,
+            stat.st_size,
+            stat.st_mtime_ns,
+        ):
+            continue
+        checksum = file_checksum(path) if path.is_file() else ""
+        outcomes.append(
+            FileOutcome(
+                "",
+                entity,
+                name,
+                checksum,
+                stat.st_size,
+                stat.st_mtime_ns,
+                None,
+                status,
+                problem=problem,
+            )
+        )
+    return outcomes
 
 
 def _snapshot_date(candidate: Candidate, today: date) -> date | None:

@@ -21,7 +21,7 @@ from pyiceberg.table import Table
 
 from banklake.bronze.landing import Candidate, file_checksum
 
-Status = Literal["loaded", "reprocessed", "rejected", "withdrawn"]
+Status = Literal["loaded", "reprocessed", "rejected", "withdrawn", "ignored"]
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class FileOutcome:
     @property
     def balanced(self) -> bool:
         placed = self.rows_loaded + self.rows_quarantined + self.rows_duplicate
-        return self.status in ("rejected", "withdrawn") or self.rows_read == placed
+        return self.status in ("rejected", "withdrawn", "ignored") or self.rows_read == placed
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -90,7 +90,7 @@ def holdings(history: list[FileOutcome]) -> dict[str, FileOutcome]:
     delivery's rows have been retracted)."""
     held: dict[str, FileOutcome] = {}
     for record in history:
-        if record.status in ("rejected", "withdrawn"):
+        if record.status in ("rejected", "withdrawn", "ignored"):
             held.pop(record.source_file, None)
         else:
             held[record.source_file] = record

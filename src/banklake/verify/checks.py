@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -25,7 +26,9 @@ from zoneinfo import ZoneInfo
 import pyarrow.compute as pc
 from pyiceberg.table import Table
 
-from banklake.bronze.landing import UTF8_BOM, list_landing
+from banklake.bronze.codecs import read_content
+from banklake.bronze.inventory import inventory
+from banklake.bronze.landing import UTF8_BOM
 from banklake.config import Settings
 from banklake.contracts import TRANSACTIONS
 from banklake.engines import known_engine
@@ -112,7 +115,7 @@ def _queries(settings: Settings, lakehouse: Lakehouse, engine: str) -> Iterator[
 
 def count_data_rows(path: Path) -> int:
     """Data records in a CSV file (all but the header), counted straight from its bytes."""
-    return count_data_records(path.read_bytes())
+    return count_data_records(read_content(path))
 
 
 def count_data_records(data: bytes) -> int:
@@ -124,13 +127,17 @@ def count_data_records(data: bytes) -> int:
         # A quoted field may hold a line break: count records with a CSV parser of its own.
         try:
             text = io.StringIO(data.decode("utf-8", "replace"), newline="")
-            return sum(1 for _ in csv.reader(text)) - 1
+            return sum(1 for record in csv.reader(text) if record) - 1  # [] is a blank line
         except csv.Error:
             pass  # quoting the reader refuses: the file's lines are the best count there is
     # A line ends at CRLF, CR or LF, as the CSV reader sees it.
     breaks = data.count(b"\n") + data.count(b"\r") - data.count(b"\r\n")
     lines = breaks + (0 if data.endswith((b"\n", b"\r")) else 1)
-    return lines - 1
+    return lines - len(_BLANK_LINE.findall(data)) - 1
+
+
+# A line break followed by another: a blank line, which is not a record.
+_BLANK_LINE = re.compile(rb"\n(?=[\r\n])|\r(?=\r)")
 
 
 def data_integrity(settings: Settings, queries: Queries, ledger: Table) -> Check:
@@ -144,12 +151,19 @@ def data_integrity(settings: Settings, queries: Queries, ledger: Table) -> Check
     recorded, held = deliveries(history), holdings(history)
     problems = []
     rows_read = rejected_rows = duplicates = 0
-    every_file = list_landing(settings.landing)
+    landing = inventory(settings.landing)
+    every_file = landing.candidates
     landed = [c for c in every_file if c.entity is TRANSACTIONS]
     not_loaded = {t.candidate.name for t in take_new(every_file, recorded)}
     problems += [
         f"{name} has not been loaded as it is now; run `banklake run`"
         for name in sorted(not_loaded - {c.name for c in landed})
+    ]
+    # A file nothing can load is accounted for once the ledger has recorded it as such.
+    problems += [
+        f"{name} is not accounted for in the ledger; run `banklake run`"
+        for name in sorted({r.name for r in landing.refused} | {i.name for i in landing.ignored})
+        if name not in recorded
     ]
     present = {c.name for c in every_file}
     problems += [
