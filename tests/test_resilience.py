@@ -147,6 +147,7 @@ def test_a_busy_lakehouse_stops_a_writer_with_a_clear_message(settings: Settings
         landing=settings.landing, lakehouse=settings.lakehouse, lock_timeout_seconds=0.3
     )
     messages: list[str] = []
+    settings.lakehouse.mkdir()  # only `run` makes a lakehouse folder; `maintain` needs one
     with writer_lock(settings.lakehouse, "maintain", 1, messages.append):
         env = {**os.environ, "BANKLAKE_LOCK_TIMEOUT_SECONDS": "0.3"}
         command = [sys.executable, "-m", "banklake", "run"]
