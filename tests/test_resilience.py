@@ -1,13 +1,17 @@
-"""Crashes and concurrent writers on real Iceberg tables.
+"""Crashes, full disks and concurrent writers on real Iceberg tables.
 
 A crash is a real SIGKILL of a real ``banklake`` process (``BANKLAKE_CRASH_AT`` names where);
 after it, every table must be readable, and the next run must converge to exactly the tables a
-clean run gives. Concurrent runs are real processes started together.
+clean run gives. A full disk is a write failing with ENOSPC at a named point
+(``BANKLAKE_FAIL_AT``), or a real tiny file system that fills; it must leave no staged file
+behind. Concurrent runs are real processes started together.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,17 +21,18 @@ from typing import Any
 
 import pyarrow.compute as pc
 import pytest
+from tests import mounts
 from tests.engines.parity import RUN_COLUMNS
 
 from banklake.config import Settings, load_settings
 from banklake.contracts import TABLES
 from banklake.engines.embedded import rewrite_data_files
-from banklake.faults import CRASH_AT
+from banklake.faults import CRASH_AT, FAIL_AT
 from banklake.generate import GeneratorSpec, generate
 from banklake.lakehouse import catalog as catalog_module
-from banklake.lakehouse.catalog import Lakehouse
+from banklake.lakehouse.catalog import Lakehouse, local_path
 from banklake.lakehouse.lock import writer_lock
-from banklake.lakehouse.maintenance import compact
+from banklake.lakehouse.maintenance import compact, referenced_files
 from banklake.lakehouse.policy import policy_from_properties
 from banklake.pipeline import maintain, run
 
@@ -45,10 +50,24 @@ def _content(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     return content
 
 
-def _banklake(settings: Settings, *args: str, crash_at: str | None = None) -> subprocess.Popen[str]:
+def _unreferenced_data_files(settings: Settings) -> list[str]:
+    """Data files in the tables' folders that no snapshot references: what a failed write left."""
+    stray = []
+    for table in Lakehouse.local(settings.lakehouse, settings.namespace).tables().values():
+        keep = referenced_files(table)
+        files = local_path(table.location()).rglob("*.parquet")
+        stray += [str(path) for path in files if str(path) not in keep]
+    return sorted(stray)
+
+
+def _banklake(
+    settings: Settings, *args: str, crash_at: str | None = None, fail_at: str | None = None
+) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BANKLAKE_")}
     if crash_at:
         env[CRASH_AT] = crash_at
+    if fail_at:
+        env[FAIL_AT] = fail_at
     command = [sys.executable, "-m", "banklake", *args, "--lakehouse", str(settings.lakehouse)]
     if args[0] != "maintain":
         command += ["--landing", str(settings.landing)]
@@ -120,6 +139,87 @@ def test_a_crash_with_daily_snapshots_converges_on_the_next_run(tmp_path: Path, 
     assert _content(settings) == _content(reference)
 
 
+def _one_error_line(stderr: str) -> str:
+    assert "Traceback" not in stderr
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+NO_SPACE = r"error: /\S+: no space left on device; free some space and run again; "
+
+
+@pytest.mark.parametrize(
+    ("fault", "outcome"),
+    [
+        # The third data file written: the batch's first outputs are staged, one is half written.
+        ("data-file-written:ENOSPC:3", "nothing was committed"),
+        # The second commit: Silver transactions is committed, the quarantine and Gold are not.
+        ("commit:ENOSPC:2", "part of this batch was committed: run again and it completes it"),
+    ],
+)
+def test_a_full_disk_during_a_run_leaves_no_staged_files_and_the_next_run_converges(
+    settings: Settings, clean: dict[str, list[dict[str, Any]]], fault: str, outcome: str
+) -> None:
+    _half_loaded(settings)
+    before = _content(settings)
+    failed = _banklake(settings, "run", fail_at=fault)
+    _, stderr = failed.communicate(timeout=120)
+    assert failed.returncode == 2
+    assert re.fullmatch(NO_SPACE + re.escape(outcome), _one_error_line(stderr))
+    assert _unreferenced_data_files(settings) == []
+    after = _content(settings)
+    if fault.startswith("commit"):
+        assert after["transactions"] == clean["transactions"] != before["transactions"]
+        assert after["enriched_transactions"] == before["enriched_transactions"]
+    else:
+        assert after == before
+    run(settings)
+    assert _content(settings) == clean
+    assert _unreferenced_data_files(settings) == []
+
+
+def _on_a_tiny_disk(landing: str, lakehouse: str, report: str) -> None:
+    """Run inside a private mount namespace, where ``lakehouse`` is a tiny file system: a run that
+    fills it, what it left, then a run once there is room, and the tables that gives."""
+    settings = load_settings(landing=Path(landing), lakehouse=Path(lakehouse))
+    paths = ["--landing", landing, "--lakehouse", lakehouse]
+    command = [sys.executable, "-m", "banklake", "run", *paths]
+    full = subprocess.run(command, capture_output=True, text=True)
+    stray = _unreferenced_data_files(settings)
+    subprocess.run(["mount", "-o", "remount,size=256m", lakehouse], check=True)
+    again = subprocess.run(command, capture_output=True, text=True)
+    facts = {
+        "full": [full.returncode, full.stderr],
+        "stray": stray,
+        "again": [again.returncode, again.stderr],
+        "content": _content(settings),
+    }
+    Path(report).write_text(json.dumps(facts, default=str))
+
+
+def test_a_really_full_disk_ends_the_run_in_one_line_and_leaves_nothing_staged(
+    settings: Settings, clean: dict[str, list[dict[str, Any]]], tmp_path: Path
+) -> None:
+    """512 KiB holds the new tables and the dimensions, not Silver transactions."""
+    settings.lakehouse.mkdir()
+    report = tmp_path / "report.json"
+    inside = "import sys, tests.test_resilience as t; t._on_a_tiny_disk(*sys.argv[1:])"
+    done = mounts.with_mount(
+        mounts.tiny_disk(settings.lakehouse, "512k"),
+        "-c", inside, settings.landing, settings.lakehouse, report,
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    facts = json.loads(report.read_text())
+    code, stderr = facts["full"]
+    assert code == 2
+    assert re.fullmatch(NO_SPACE + "nothing was committed", _one_error_line(stderr))
+    assert facts["stray"] == []
+    assert facts["again"] == [0, ""]
+    assert facts["content"] == json.loads(json.dumps(clean, default=str))
+
+
 def test_a_crash_during_compaction_leaves_the_data_as_it_was(
     settings: Settings, clean: dict[str, list[dict[str, Any]]]
 ) -> None:
@@ -132,6 +232,22 @@ def test_a_crash_during_compaction_leaves_the_data_as_it_was(
     maintain(settings)
     assert _content(settings) == clean
     assert run(settings).files == []
+
+
+def test_a_full_disk_during_compaction_leaves_the_data_and_no_files(
+    settings: Settings, clean: dict[str, list[dict[str, Any]]]
+) -> None:
+    _half_loaded(settings)
+    run(settings)  # a second batch: two small files per month to compact
+    failed = _banklake(settings, "maintain", fail_at="data-file-written:ENOSPC")
+    _, stderr = failed.communicate(timeout=120)
+    assert failed.returncode == 2
+    unchanged = r"the data of analytics_db\.\w+ is unchanged; run `banklake maintain` again"
+    assert re.fullmatch(NO_SPACE + unchanged, _one_error_line(stderr))
+    assert _unreferenced_data_files(settings) == []
+    assert _content(settings) == clean
+    maintain(settings)
+    assert _content(settings) == clean
 
 
 def test_concurrent_runs_load_every_file_exactly_once(
@@ -150,6 +266,7 @@ def test_a_busy_lakehouse_stops_a_writer_with_a_clear_message(settings: Settings
         landing=settings.landing, lakehouse=settings.lakehouse, lock_timeout_seconds=0.3
     )
     messages: list[str] = []
+    settings.lakehouse.mkdir()  # only `run` makes a lakehouse folder; `maintain` needs one
     with writer_lock(settings.lakehouse, "maintain", 1, messages.append):
         env = {**os.environ, "BANKLAKE_LOCK_TIMEOUT_SECONDS": "0.3"}
         command = [sys.executable, "-m", "banklake", "run"]

@@ -36,6 +36,10 @@ class LakehouseError(BanklakeError):
     """The lakehouse (catalog or tables) is missing or not in the expected shape."""
 
 
+class StorageError(LakehouseError):
+    """The lakehouse's storage refused a write: the disk is full, read-only, or not ours."""
+
+
 class QueryError(BanklakeError):
     """A query could not be parsed, translated or run."""
 

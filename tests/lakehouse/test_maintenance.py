@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from pyiceberg.manifest import DataFile
 from pyiceberg.table import DataScan, Table
 
 from banklake.config import MaintenancePolicy, Settings
 from banklake.contracts import ENRICHED_TRANSACTIONS
 from banklake.engines.embedded import rewrite_data_files
-from banklake.lakehouse.catalog import Lakehouse, set_properties
+from banklake.lakehouse.catalog import Lakehouse, local_path, set_properties
 from banklake.lakehouse.maintenance import (
     compact,
     expire_snapshots,
@@ -63,6 +64,23 @@ def test_compaction_rewrites_small_files_atomically_with_identical_data(gold: Ta
     assert (result.before, result.after) == (files_before, len(partitions))
     assert len(gold.metadata.snapshots) == snapshots_before + 1  # one commit
     assert gold.current_snapshot().summary["banklake.operation"] == "compaction"  # type: ignore[union-attr]
+    assert _content(gold).equals(before)
+
+
+def test_a_failed_compaction_removes_the_files_it_wrote(gold: Table) -> None:
+    before, data = _content(gold), local_path(gold.location()) / "data"
+    on_disk = sorted(data.rglob("*.parquet"))
+    written: list[DataFile] = []
+
+    def losing_a_file(table: Table, files: list[DataFile]) -> list[DataFile]:
+        """A fault: the rewrite leaves out a file's rows, so the commit must not happen."""
+        written.extend(rewrite_data_files(table, files[1:]))
+        return written
+
+    with pytest.raises(RuntimeError, match="changed the row count; nothing was committed"):
+        compact(gold, MaintenancePolicy(), losing_a_file)
+    assert written and all(not local_path(f.file_path).exists() for f in written)
+    assert sorted(data.rglob("*.parquet")) == on_disk
     assert _content(gold).equals(before)
 
 

@@ -138,6 +138,9 @@ class Engine(ABC):
     def append(self, table: Table, rows: pa.Table, summary: Mapping[str, str]) -> None:
         """Append a few rows (the ledger's) in one commit."""
 
+    def discard_uncommitted(self) -> None:  # noqa: B027 - engines staging nothing need not
+        """Delete what was staged and never committed: no snapshot references it."""
+
     def close(self) -> None:  # noqa: B027 - engines holding no resources need not override
         """Release the engine's resources."""
 
@@ -145,4 +148,8 @@ class Engine(ABC):
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.close()
+        # A batch that failed between staging and commit leaves no files behind it.
+        try:
+            self.discard_uncommitted()
+        finally:
+            self.close()

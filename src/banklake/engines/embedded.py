@@ -7,9 +7,12 @@ twice as fast as handing PyIceberg an Arrow table to write, at half the peak mem
 
 from __future__ import annotations
 
+import contextlib
 import json
+import shutil
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -23,11 +26,13 @@ from banklake.bronze.landing import LandingBatch, RejectedFile
 from banklake.bronze.reader import SOURCE_FILE
 from banklake.config import Settings
 from banklake.engines.base import Commit, Engine, FileCount, Rows, Staged, read_bronze
+from banklake.faults import fault_point
 from banklake.lakehouse.catalog import (
     catalog_errors,
     local_path,
     parquet_field_ids,
     replace_rows,
+    storage_errors,
 )
 from banklake.transform import Step, compile_sql, sql_literal
 
@@ -45,6 +50,8 @@ class EmbeddedEngine(Engine):
         # date an instant falls on; Spark's session timezone plays the same role.
         self.connection.execute("SET TimeZone = ?", [settings.timezone])
         self.connection.execute("SET preserve_insertion_order = false")
+        self._uncommitted: list[_Staged] = []
+        self._commits = 0
 
     def load_bronze(self, batch: LandingBatch) -> tuple[list[FileCount], list[RejectedFile]]:
         counts, rejected, relations = read_bronze(batch)
@@ -93,18 +100,51 @@ class EmbeddedEngine(Engine):
 
     def stage(self, step: Step, table: Table) -> Staged:
         dates = compile_sql(step.dates_from, self.dialect) if step.dates_from else None
-        return _Staged(table, write_data_files(self.connection, step.name, table, dates))
+        folder = new_data_folder(table)
+        with self._writes():
+            files = write_data_files(self.connection, step.name, table, dates, folder)
+        staged = _Staged(table, files, folder)
+        self._uncommitted.append(staged)
+        return staged
 
     def commit(self, staged: Staged, replaced: Rows, summary: Mapping[str, str]) -> Commit:
         assert isinstance(staged, _Staged)
-        with catalog_errors(self.settings.lakehouse / "catalog.db"):
+        staged.attempted = True
+        with self._writes():
+            fault_point("commit", local_path(staged.table.location()))
             snapshot_id = replace_rows(staged.table, staged.files, replaced.prune, summary)
+        self._uncommitted.remove(staged)
+        self._commits += 1
         return Commit(snapshot_id, len(staged.files))
 
     def append(self, table: Table, rows: pa.Table, summary: Mapping[str, str]) -> None:
         # An append cannot conflict with another writer: PyIceberg retries it on a lost race.
-        with catalog_errors(self.settings.lakehouse / "catalog.db"):
+        with self._writes():
             table.append(rows, snapshot_properties=dict(summary))
+        self._commits += 1
+
+    @contextlib.contextmanager
+    def _writes(self) -> Iterator[None]:
+        """A refused write (full disk, read-only) or a catalog problem, as one line that says
+        what of the batch is in the tables."""
+        outcome = (
+            "part of this batch was committed: run again and it completes it"
+            if self._commits
+            else "nothing was committed"
+        )
+        with (
+            storage_errors(self.settings.lakehouse, outcome),
+            catalog_errors(self.settings.lakehouse / "catalog.db"),
+        ):
+            yield
+
+    def discard_uncommitted(self) -> None:
+        for staged in self._uncommitted:
+            # A commit that raised may still have landed (its outcome unknown): keep its files
+            # unless the table shows it did not; maintenance removes them otherwise.
+            if not staged.attempted or not _referenced(staged):
+                shutil.rmtree(staged.folder, ignore_errors=True)
+        self._uncommitted.clear()
 
     def close(self) -> None:
         self.connection.close()
@@ -113,24 +153,60 @@ class EmbeddedEngine(Engine):
 class _Staged(Staged):
     """Parquet data files already in the table's folder, not yet in any snapshot."""
 
-    def __init__(self, table: Table, files: list[DataFile]) -> None:
+    def __init__(self, table: Table, files: list[DataFile], folder: Path) -> None:
         super().__init__(table, sum(f.record_count for f in files))
         self.files = files
+        self.folder = folder  # holds these files and nothing else
+        self.attempted = False  # whether a commit of them was tried
+
+
+def _referenced(staged: _Staged) -> bool:
+    """Whether the table's current state holds any of the staged files (True when unknown)."""
+    try:
+        staged.table.refresh()
+        live = {task.file.file_path for task in staged.table.scan().plan_files()}
+    except Exception:
+        return True
+    return any(data_file.file_path in live for data_file in staged.files)
+
+
+def new_data_folder(table: Table) -> Path:
+    """A fresh folder per write: concurrent or crashed writes never mix their files."""
+    return local_path(table.location()) / "data" / f"{uuid.uuid4()}"
 
 
 def write_data_files(
-    connection: duckdb.DuckDBPyConnection, relation: str, table: Table, dates: str | None = None
+    connection: duckdb.DuckDBPyConnection,
+    relation: str,
+    table: Table,
+    dates: str | None = None,
+    folder: Path | None = None,
 ) -> list[DataFile]:
     """Write ``relation`` as Parquet data files of ``table`` (uncommitted) and describe them.
 
     The files carry the table's field ids, so they are ordinary Iceberg data files, and are cut
     by the table's month partition and target file size. ``dates``, a query whose one column
     holds every partition date of the rows, finds the months cheaper than the relation can.
+    They go into ``folder`` (by default a new one under the table's data); a write that fails
+    removes it, with whatever it had written.
     """
-    schema = table.schema()
-    # A fresh folder per write: concurrent or crashed writes never mix their files.
-    folder = local_path(table.location()) / "data" / f"{uuid.uuid4()}"
+    folder = folder or new_data_folder(table)
     folder.mkdir(parents=True)
+    try:
+        return _write_data_files(connection, relation, table, dates, folder)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+
+
+def _write_data_files(
+    connection: duckdb.DuckDBPyConnection,
+    relation: str,
+    table: Table,
+    dates: str | None,
+    folder: Path,
+) -> list[DataFile]:
+    schema = table.schema()
     options = {
         "FORMAT": "parquet",
         # Without the property, use Iceberg's own default codec, as other writers would.
@@ -167,6 +243,7 @@ def write_data_files(
         query = f"SELECT {columns} FROM {relation}{where}"
         result = connection.execute(f"COPY ({query}) TO '{target}' ({rendered})").fetchone()
         paths.extend(result[1] if result else [])
+        fault_point("data-file-written", target)
     data_files = [
         # PyIceberg takes file locations verbatim (no percent-decoding), as it writes them.
         parquet_file_to_data_file(table.io, table.metadata, f"file://{path}")

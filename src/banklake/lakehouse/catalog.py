@@ -4,20 +4,28 @@ Locally the catalog is PyIceberg's SQL catalog on SQLite (``<lakehouse>/catalog.
 file warehouse (``<lakehouse>/warehouse``); Spark's JDBC catalog can open the same file. Tables are
 created from the contracts when missing and are never replaced: a run changes their contents
 with ordinary commits, so history and time travel survive.
+
+Only writers create a lakehouse. Readers open an existing one without changing a file, read-only
+where it cannot be written. Either way the catalog is checked when it is opened: a damaged file,
+or tables recorded somewhere else (a lakehouse copied or moved: Iceberg keeps absolute paths),
+stop the command with one line saying what to do.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
+import os
 import random
+import re
 import sqlite3
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlparse
+from urllib.parse import quote, urlencode, urlparse
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
@@ -52,13 +60,16 @@ from pyiceberg.types import (
     StringType,
     TimestamptzType,
 )
+from sqlalchemy.engine import URL
 
 from banklake.config import Settings
 from banklake.contracts import TABLES, TableContract
-from banklake.errors import LakehouseError
+from banklake.errors import BanklakeError, LakehouseError, StorageError
 from banklake.lakehouse.policy import policy_properties
 
 CATALOG_NAME = "banklake"
+CATALOG_FILE = "catalog.db"
+WAREHOUSE = "warehouse"
 T = TypeVar("T")
 FORMAT_VERSION = "2"  # Athena reads v2, and moving to v3 cannot be undone
 _SCALARS: dict[str, IcebergType] = {
@@ -164,42 +175,269 @@ def local_path(location: str) -> Path:
     return Path(parsed.path)
 
 
-def open_catalog(lakehouse: Path) -> Catalog:
-    lakehouse.mkdir(parents=True, exist_ok=True)
-    warehouse = (lakehouse / "warehouse").resolve()
-    warehouse.mkdir(exist_ok=True)
-    database = (lakehouse / "catalog.db").resolve()
-    # Write-ahead logging: a reader never blocks a writer. Spark's JDBC catalog keeps read
-    # transactions open on its pooled connections; with the default rollback journal, those
-    # would lock out every commit, its own included. The mode is stored in the file.
-    with contextlib.closing(sqlite3.connect(database)) as connection:
-        connection.execute("PRAGMA journal_mode=WAL")
-    return SqlCatalog(CATALOG_NAME, uri=f"sqlite:///{database}", warehouse=warehouse.as_uri())
+def open_catalog(lakehouse: Path, writing: bool = True) -> Catalog:
+    """The lakehouse's catalog, once it proved to be a readable SQLite file whose tables are here.
+
+    A writer creates the lakehouse where there is none. A reader requires one and changes
+    nothing: SQLite opens the file without creating it, and read-only where the lakehouse
+    cannot be written (a read-only mount, a backup), so reading works there too.
+    """
+    database = (lakehouse / CATALOG_FILE).resolve()
+    if writing:
+        prepare_for_writing(lakehouse)
+        with storage_errors(lakehouse, "nothing was written"):
+            (lakehouse / WAREHOUSE).mkdir(exist_ok=True)
+        options: dict[str, str] = {}
+    else:
+        _require_lakehouse(lakehouse)
+        options = _reader_options(lakehouse, database) if database.exists() else {}
+    _check_catalog(lakehouse, database, options, writing)
+    with catalog_errors(database):
+        if writing:
+            # Write-ahead logging: a reader never blocks a writer. Spark's JDBC catalog keeps
+            # read transactions open on its pooled connections; with the default rollback
+            # journal, those would lock out every commit, its own included. The mode is stored
+            # in the file.
+            with _sqlite(database, options) as connection:
+                connection.execute("PRAGMA journal_mode=WAL")
+        return SqlCatalog(
+            CATALOG_NAME,
+            uri=URL.create(
+                "sqlite", database=_sqlite_file(database), query={**options, "uri": "true"}
+            ).render_as_string(hide_password=False),
+            warehouse=(lakehouse / WAREHOUSE).resolve().as_uri(),
+            init_catalog_tables=str(writing).lower(),
+        )
+
+
+def prepare_for_writing(lakehouse: Path, command: str = "", create: bool = True) -> None:
+    """Make sure ``lakehouse`` is a folder this process can write, creating it when ``create``."""
+    if lakehouse.exists() and not lakehouse.is_dir():
+        raise LakehouseError(_not_a_folder(lakehouse))
+    if not lakehouse.exists():
+        if not create:
+            raise LakehouseError(_no_lakehouse(lakehouse))
+        with storage_errors(lakehouse, "nothing was written"):
+            lakehouse.mkdir(parents=True, exist_ok=True)
+    if not os.access(lakehouse, os.W_OK | os.X_OK):
+        writer = f"`banklake {command}`" if command else "this command"
+        raise StorageError(
+            f"{lakehouse} is read-only (a read-only mount, or files this user may not write) "
+            f"and {writer} writes to it; nothing was written. `banklake query`, `verify` and "
+            "`quarantine list` read it as it is; to load, use a writable lakehouse"
+        )
+
+
+def _no_lakehouse(lakehouse: Path) -> str:
+    return f"{lakehouse}: no lakehouse here; run `banklake run` first, or pass --lakehouse"
+
+
+def _not_a_folder(lakehouse: Path) -> str:
+    return (
+        f"{lakehouse} is a file, not a lakehouse folder; pass --lakehouse the folder "
+        "`banklake run` made (or a new one)"
+    )
+
+
+def _require_lakehouse(lakehouse: Path) -> None:
+    if lakehouse.exists() and not lakehouse.is_dir():
+        raise LakehouseError(_not_a_folder(lakehouse))
+    if not lakehouse.exists():
+        raise LakehouseError(_no_lakehouse(lakehouse))
+
+
+def _reader_options(lakehouse: Path, database: Path) -> dict[str, str]:
+    """How a reader opens the catalog: never creating it, and read-only where it must be."""
+    if os.access(lakehouse, os.W_OK) and os.access(database, os.W_OK):
+        return {"mode": "rw"}
+    log = database.with_name(f"{database.name}-wal")
+    if log.is_file() and log.stat().st_size > 0:
+        return {"mode": "ro"}  # commits not yet folded into the file: SQLite reads the log
+    # Read-only, SQLite cannot create the shared-memory file a WAL database needs; with no log,
+    # every commit is in the file itself, which "immutable" then reads without it.
+    return {"mode": "ro", "immutable": "1"}
+
+
+def _sqlite_file(database: Path) -> str:
+    return f"file:{quote(str(database))}"
+
+
+@contextlib.contextmanager
+def _sqlite(database: Path, options: Mapping[str, str]) -> Iterator[sqlite3.Connection]:
+    uri = _sqlite_file(database) + (f"?{urlencode(options)}" if options else "")
+    with catalog_errors(database), contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
+        yield connection
+
+
+def _check_catalog(
+    lakehouse: Path, database: Path, options: Mapping[str, str], writing: bool
+) -> None:
+    """The catalog is whole, and every table it holds is in this lakehouse's warehouse."""
+    locations = _table_locations(database, options) if database.exists() else None
+    if locations is None and any((lakehouse / WAREHOUSE).glob("*/*/metadata/*.metadata.json")):
+        # A deleted or emptied catalog beside tables: creating them again would hide their
+        # data and history.
+        raise LakehouseError(
+            f"the catalog {database} is missing or empty, but {lakehouse / WAREHOUSE} holds "
+            f"tables; {_RESTORE}"
+        )
+    if locations is None and not writing:
+        raise LakehouseError(_no_lakehouse(lakehouse))
+    warehouse = (lakehouse / WAREHOUSE).resolve()
+    for location in filter(None, locations or []):
+        table = local_path(location).parent.parent  # <table>/metadata/<version>.metadata.json
+        if not table.resolve().is_relative_to(warehouse):
+            origin = next((p.parent for p in table.parents if p.name == WAREHOUSE), table)
+            raise LakehouseError(
+                f"{lakehouse} was moved or copied from {origin}: its catalog records the tables "
+                f"there ({table}), as Iceberg keeps absolute paths. Open it at {origin}, or make "
+                "a new lakehouse by running the landing zone into it (`banklake run "
+                "--lakehouse NEW`)"
+            )
+
+
+def _table_locations(database: Path, options: Mapping[str, str]) -> list[str] | None:
+    """Every table's metadata location, once the file proved whole; None: no catalog in it."""
+    with _sqlite(database, options) as connection:
+        problems = [row[0] for row in connection.execute("PRAGMA quick_check")]
+        if problems != ["ok"]:
+            raise LakehouseError(_unreadable(database, "; ".join(problems[:3])))
+        (known,) = connection.execute(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'iceberg_tables'"
+        ).fetchone()
+        if not known:
+            return None
+        query = "SELECT metadata_location FROM iceberg_tables WHERE catalog_name = ?"
+        return [row[0] for row in connection.execute(query, (CATALOG_NAME,))]
+
+
+_RESTORE = "restore catalog.db from a backup of this lakehouse (the tables' files are untouched)"
+
+
+def _unreadable(database: Path, reason: str) -> str:
+    return f"the catalog {database} is not a readable SQLite database ({reason}); {_RESTORE}"
+
+
+def _sqlite_error(error: BaseException) -> sqlite3.Error | None:
+    """The SQLite error behind ``error``: itself, or what SQLAlchemy or PyIceberg wrapped."""
+    seen: BaseException | None = error
+    for _ in range(4):
+        if seen is None or isinstance(seen, sqlite3.Error):
+            return seen
+        seen = getattr(seen, "orig", None) or seen.__cause__ or seen.__context__
+    return None
+
+
+def _catalog_problem(where: object, error: BaseException) -> LakehouseError | None:
+    found = _sqlite_error(error)
+    code = getattr(found, "sqlite_errorname", "")
+    if code.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")):
+        return LakehouseError(_unreadable(Path(str(where)), str(found)))
+    if code == "SQLITE_FULL":
+        return StorageError(f"{where}: no space left on device; free some space and run again")
+    if code.startswith("SQLITE_READONLY"):
+        return StorageError(f"{where} is read-only; writing needs a writable lakehouse")
+    if code.startswith("SQLITE_CANTOPEN"):
+        return LakehouseError(
+            f"cannot open the catalog {where} ({found}); check that it is readable (a read-only "
+            "copy needs the catalog.db-wal and catalog.db-shm files copied with it)"
+        )
+    if code.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or any(
+        # Spark's JDBC catalog reports it only as text.
+        text in str(error)
+        for text in ("database is locked", "SQLITE_BUSY")
+    ):
+        return LakehouseError(
+            f"the lakehouse catalog {where} is held by another process (a Spark session, "
+            "or another program writing it); nothing of this batch was committed. Stop "
+            "that process, then run again"
+        )
+    return None
 
 
 @contextlib.contextmanager
 def catalog_errors(where: object) -> Iterator[None]:
-    """A SQLite catalog that another process is writing, said plainly."""
+    """What goes wrong with a SQLite catalog (held by another process, damaged, full), said
+    plainly."""
+    try:
+        yield
+    except BanklakeError:
+        raise
+    except Exception as error:
+        problem = _catalog_problem(where, error)
+        if problem is None:
+            raise
+        raise problem from None
+
+
+# A write the storage refused: what happened, and what to do.
+_REFUSED = {
+    errno.ENOSPC: "no space left on device; free some space and run again",
+    errno.EDQUOT: "disk quota exceeded; free some space and run again",
+    errno.EROFS: "read-only file system; load into a writable lakehouse",
+    errno.EACCES: "permission denied; make it writable for this user, or pass another --lakehouse",
+}
+
+
+def storage_problem(error: BaseException, where: Path, outcome: str) -> StorageError | None:
+    """A write the storage refused (full, read-only, not ours) as one line, else None.
+
+    DuckDB reports the operating system's error only as text, so its message is matched
+    against the system's own wording.
+    """
+    if isinstance(error, BanklakeError):
+        return None
+    code = error.errno if isinstance(error, OSError) else None
+    if code not in _REFUSED:
+        code = next((c for c in _REFUSED if os.strerror(c) in str(error)), None)
+    if code is None:
+        return None
+    named = re.search(r'"(/[^"\\]+)', str(error))
+    path = getattr(error, "filename", None) or (named.group(1) if named else where)
+    return StorageError(f"{path}: {_REFUSED[code]}; {outcome}")
+
+
+@contextlib.contextmanager
+def storage_errors(where: Path, outcome: str) -> Iterator[None]:
+    """Writes under ``where`` that the storage refuses end in one line saying ``outcome``."""
     try:
         yield
     except Exception as error:
-        if "database is locked" in str(error) or "SQLITE_BUSY" in str(error):
-            raise LakehouseError(
-                f"the lakehouse catalog {where} is held by another process (a Spark session, "
-                "or another program writing it); nothing of this batch was committed. Stop "
-                "that process, then run again"
-            ) from None
-        raise
+        problem = storage_problem(error, where, outcome)
+        if problem is None:
+            raise
+        raise problem from None
 
 
-@dataclass(frozen=True)
 class Lakehouse:
-    catalog: Catalog
-    namespace: str
+    """The contract tables of one namespace in a catalog.
+
+    A local lakehouse is opened when first used, for reading (it must exist; nothing is
+    created or changed) or, by ``ensure_tables``, for writing (it is created when missing).
+    """
+
+    def __init__(self, namespace: str, connect: Callable[[bool], Catalog], where: str) -> None:
+        self.namespace = namespace
+        self.where = where  # the catalog, as messages name it
+        self._connect = connect
+        self._opened: tuple[Catalog, bool] | None = None
 
     @classmethod
     def local(cls, path: Path, namespace: str) -> Lakehouse:
-        return cls(open_catalog(path), namespace)
+        where = str((path / CATALOG_FILE).resolve())
+        return cls(namespace, functools.partial(open_catalog, path), where)
+
+    @property
+    def catalog(self) -> Catalog:
+        """The catalog, opened for reading unless a writer opened it already."""
+        if self._opened is None:
+            self._opened = (self._connect(False), False)
+        return self._opened[0]
+
+    def _writable_catalog(self) -> Catalog:
+        if self._opened is None or not self._opened[1]:
+            self._opened = (self._connect(True), True)
+        return self._opened[0]
 
     @classmethod
     def s3_tables(cls, bucket_arn: str, route: str, namespace: str) -> Lakehouse:
@@ -228,26 +466,28 @@ class Lakehouse:
             raise LakehouseError(
                 f"{route!r} is not a route to S3 Tables; choose s3tables-rest or glue-federated"
             )
-        return cls(load_catalog(CATALOG_NAME, **properties), namespace)
+        catalog = load_catalog(CATALOG_NAME, **properties)
+        return cls(namespace, lambda _writing: catalog, bucket_arn)
 
     def ensure_tables(self, settings: Settings) -> dict[str, Table]:
         """Create the namespace and any missing contract table; record the settings on each."""
-        with catalog_errors(self.catalog.properties.get("uri", self.catalog.name)):
-            if not self.catalog.namespace_exists(self.namespace):
+        catalog = self._writable_catalog()
+        with catalog_errors(self.where):
+            if not catalog.namespace_exists(self.namespace):
                 with contextlib.suppress(NamespaceAlreadyExistsError):
-                    self.catalog.create_namespace(self.namespace)
+                    catalog.create_namespace(self.namespace)
             tables = {}
             for contract in TABLES:
                 identifier = contract.identifier(self.namespace)
-                if self.catalog.table_exists(identifier):
-                    table = _with_added_columns(self.catalog.load_table(identifier), contract)
+                if catalog.table_exists(identifier):
+                    table = _with_added_columns(catalog.load_table(identifier), contract)
                 else:
-                    table = self._create(contract)
+                    table = self._create(catalog, contract)
                 tables[contract.name] = set_properties(table, table_properties(settings))
         return tables
 
-    def _create(self, contract: TableContract) -> Table:
-        return self.catalog.create_table_if_not_exists(
+    def _create(self, catalog: Catalog, contract: TableContract) -> Table:
+        return catalog.create_table_if_not_exists(
             contract.identifier(self.namespace),
             schema=iceberg_schema(contract),
             partition_spec=partition_spec(contract),
@@ -255,8 +495,10 @@ class Lakehouse:
         )
 
     def table(self, contract: TableContract) -> Table:
+        catalog = self.catalog
         try:
-            return self.catalog.load_table(contract.identifier(self.namespace))
+            with catalog_errors(self.where):
+                return catalog.load_table(contract.identifier(self.namespace))
         except NoSuchTableError:
             raise LakehouseError(
                 f"table {contract.identifier(self.namespace)} does not exist yet; "

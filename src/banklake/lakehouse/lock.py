@@ -5,6 +5,10 @@ pointer), but two runs of the same batch would each do the whole batch's work, a
 commits would only be retried away. So writers take turns: a run waits for the one before it,
 then finds its files already loaded and commits nothing. The lock is the operating system's
 (``flock``): it is released when its holder exits, however it exits, SIGKILL included.
+
+Only ``run`` makes a lakehouse where there is none: the other writers (``quarantine replay``,
+``maintain``) have nothing to do in an empty one, so a mistyped path stops them before anything
+is created.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from banklake.errors import LakehouseError
+from banklake.lakehouse.catalog import prepare_for_writing, storage_errors
 
 LOCK_NAME = ".banklake.lock"
+CREATES_LAKEHOUSE = frozenset({"run"})
 
 
 @contextmanager
@@ -28,9 +34,11 @@ def writer_lock(
     lakehouse: Path, command: str, timeout_s: float, say: Callable[[str], None]
 ) -> Iterator[None]:
     """Hold the lakehouse's writer lock; wait up to ``timeout_s`` for another holder."""
-    lakehouse.mkdir(parents=True, exist_ok=True)
+    prepare_for_writing(lakehouse, command, create=command in CREATES_LAKEHOUSE)
     path = lakehouse / LOCK_NAME
-    with path.open("a+") as handle:
+    with storage_errors(lakehouse, "nothing was written"):
+        handle = path.open("a+")
+    with handle:
         deadline = time.monotonic() + timeout_s
         waiting = False
         while True:
@@ -49,18 +57,16 @@ def writer_lock(
                     say(f"waiting for {holder} to finish with {lakehouse}")
                     waiting = True
                 time.sleep(0.1)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(
-            json.dumps(
-                {
-                    "pid": os.getpid(),
-                    "command": command,
-                    "since": datetime.now(UTC).isoformat(timespec="seconds"),
-                }
-            )
-        )
-        handle.flush()
+        facts = {
+            "pid": os.getpid(),
+            "command": command,
+            "since": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        with storage_errors(lakehouse, "nothing was written"):
+            handle.seek(0)
+            handle.truncate()
+            handle.write(json.dumps(facts))
+            handle.flush()
         try:
             yield
         finally:

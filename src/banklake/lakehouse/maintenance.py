@@ -19,7 +19,7 @@ from pyiceberg.table import Table
 
 from banklake.config import MaintenancePolicy
 from banklake.faults import crash_point
-from banklake.lakehouse.catalog import local_path
+from banklake.lakehouse.catalog import local_path, storage_errors
 from banklake.lakehouse.policy import (
     COMPACTION,
     SNAPSHOT_MANAGEMENT,
@@ -51,16 +51,19 @@ def maintain(table: Table, rewrite: Rewriter, now: datetime | None = None) -> li
     """Run the three jobs on ``table`` under its own policy and record each outcome on it."""
     now = now or datetime.now(UTC)
     policy = policy_from_properties(table.properties)
-    results = [
-        compact(table, policy, rewrite),
-        expire_snapshots(table, policy, now),
-        remove_unreferenced_files(table, policy, now),
-    ]
-    evidence: dict[str, str] = {}
-    for result in results:
-        evidence |= job_properties(result.job, result.status, now, result.summary)
-    with table.transaction() as transaction:
-        transaction.set_properties(evidence)
+    # Every job keeps the table's data as it is, whatever stops it.
+    outcome = f"the data of {'.'.join(table.name())} is unchanged; run `banklake maintain` again"
+    with storage_errors(local_path(table.location()), outcome):
+        results = [
+            compact(table, policy, rewrite),
+            expire_snapshots(table, policy, now),
+            remove_unreferenced_files(table, policy, now),
+        ]
+        evidence: dict[str, str] = {}
+        for result in results:
+            evidence |= job_properties(result.job, result.status, now, result.summary)
+        with table.transaction() as transaction:
+            transaction.set_properties(evidence)
     return results
 
 
@@ -82,6 +85,16 @@ def compact(table: Table, policy: MaintenancePolicy, rewrite: Rewriter) -> JobRe
         return JobResult(COMPACTION, "Successful", len(files), len(files), "data files")
     old = [data_file for group in rewritten for data_file in group]
     new = rewrite(table, old)
+    try:
+        _replace_files(table, old, new)
+    except BaseException:
+        _discard_unless_committed(table, new)
+        raise
+    after = len(_live_files(table))
+    return JobResult(COMPACTION, "Successful", len(files), after, "data files")
+
+
+def _replace_files(table: Table, old: list[DataFile], new: list[DataFile]) -> None:
     crash_point("compaction-staged")
     if sum(f.record_count for f in new) != sum(f.record_count for f in old):
         raise RuntimeError("compaction changed the row count; nothing was committed")
@@ -97,8 +110,18 @@ def compact(table: Table, policy: MaintenancePolicy, rewrite: Rewriter) -> JobRe
         for data_file in new:
             update.append_data_file(data_file)
 
-    after = len(_live_files(table))
-    return JobResult(COMPACTION, "Successful", len(files), after, "data files")
+
+def _discard_unless_committed(table: Table, new: list[DataFile]) -> None:
+    """Delete a failed compaction's files, unless its commit landed after all (or it cannot
+    tell: the unreferenced-file removal takes them later)."""
+    try:
+        table.refresh()
+        live = {data_file.file_path for data_file in _live_files(table)}
+    except Exception:
+        return
+    for data_file in new:
+        if data_file.file_path not in live:
+            local_path(data_file.file_path).unlink(missing_ok=True)
 
 
 def expire_snapshots(table: Table, policy: MaintenancePolicy, now: datetime) -> JobResult:
