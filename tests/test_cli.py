@@ -283,3 +283,19 @@ def test_messages_are_never_wrapped_when_not_at_a_terminal(tmp_path: Path) -> No
     code, _, err = invoke("run", "--landing", deep, "--lakehouse", tmp_path / "lh")
     assert code == 2
     assert err.count("\n") == 1 and f"{deep}: landing folder not found" in err
+
+
+def test_withdraw_retracts_a_vanished_file_and_verify_passes_again(landed: Path) -> None:
+    paths = ("--landing", landed / "landing", "--lakehouse", landed / "lh")
+    assert invoke("run", *paths)[0] == 0
+    day = sorted((landed / "landing" / "transactions").iterdir())[0]
+    name = f"transactions/{day.name}"
+    day.rename(landed / day.name)  # archived away, as SFTP clean-ups do
+    code, out, _ = invoke("verify", *paths, "--reports", landed / "r")
+    assert code == 1 and f"{name} was loaded but is no longer in the landing zone" in out
+    assert f"banklake withdraw {name}" in out
+    code, _, err = invoke("withdraw", name, *paths)
+    assert code == 0, err
+    assert invoke("verify", *paths, "--reports", landed / "r")[0] == 0
+    code, _, err = invoke("withdraw", "transactions/nope.csv", *paths)
+    assert code == 2 and "not a loaded file" in err

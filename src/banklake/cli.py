@@ -409,6 +409,31 @@ def quarantine_replay(
 
 @app.command()
 @errors_as_messages
+def withdraw(
+    files: Annotated[
+        list[str], typer.Argument(help="Loaded files, as the ledger names them (landing-relative)")
+    ],
+    landing: Landing = None,
+    lakehouse: LakehousePath = None,
+    engine: EngineName = "embedded",
+    spark_remote: SparkRemote = None,
+    json_output: Json = False,
+) -> None:
+    """Retract every row of loaded files that have left the landing zone, in one atomic batch.
+
+    Rows of other files decided together with theirs (copies, conflicts) are decided again;
+    the ledger records the files as withdrawn. Put a file back instead to keep its rows.
+    """
+    from banklake.pipeline import withdraw as withdraw_files
+
+    settings = _with_spark_remote(load_settings(landing=landing, lakehouse=lakehouse), spark_remote)
+    with progress.status(progress.enabled(json_output)) as say:
+        result = withdraw_files(settings, files, engine, progress=say)
+    _report_run(result, json_output)
+
+
+@app.command()
+@errors_as_messages
 def maintain(
     lakehouse: LakehousePath = None,
     landing: UnusedLanding = None,
