@@ -87,8 +87,8 @@ def test_verify_exit_code_is_1_when_a_test_fails(landed: Path) -> None:
     ("args", "message"),
     [
         (("run", "--landing", "missing-folder"), "landing folder not found"),
-        (("verify", "--lakehouse", "empty-lakehouse", "--landing", "x"), "does not exist yet"),
-        (("maintain", "--lakehouse", "empty-lakehouse"), "does not exist yet"),
+        (("verify", "--lakehouse", "empty-lakehouse", "--landing", "x"), "no lakehouse here"),
+        (("maintain", "--lakehouse", "empty-lakehouse"), "no lakehouse here"),
         (("query", "SELECT 1 FROM nope", "--format", "xml"), "--format must be table, csv or json"),
         (("run", "--engine", "warp"), "unknown engine 'warp'"),
         (("generate", "--days", "0"), "--days must be at least 1"),
