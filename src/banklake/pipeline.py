@@ -119,6 +119,11 @@ def run(
         history = records(tables["load_ledger"])
         say("looking for new files")
         landing = inventory(settings.landing, since, until)
+        # Files outside the range are worth a word only while they are still to be loaded.
+        pending = {t.candidate.name for t in take_new(landing.out_of_range, deliveries(history))}
+        landing = replace(
+            landing, out_of_range=[c for c in landing.out_of_range if c.name in pending]
+        )
         taken = take_new(landing.candidates, deliveries(history))
         unloadable = _unloadable(landing, deliveries(history))
         change = Change(taken, status="loaded", unloadable=unloadable)
