@@ -38,10 +38,8 @@ from pyiceberg.exceptions import (
 from pyiceberg.expressions import (
     BooleanExpression,
     GreaterThan,
-    GreaterThanOrEqual,
     In,
     IsNull,
-    LessThanOrEqual,
 )
 from pyiceberg.manifest import DataFile
 from pyiceberg.partitioning import UNPARTITIONED_PARTITION_SPEC, PartitionField, PartitionSpec
@@ -152,16 +150,8 @@ def is_null(column: str) -> BooleanExpression:
     return _predicate(IsNull, column)
 
 
-def at_least(column: str, value: str) -> BooleanExpression:
-    return _predicate(GreaterThanOrEqual, column, value)
-
-
 def after(column: str, value: str) -> BooleanExpression:
     return _predicate(GreaterThan, column, value)
-
-
-def at_most(column: str, value: str) -> BooleanExpression:
-    return _predicate(LessThanOrEqual, column, value)
 
 
 def local_path(location: str) -> Path:

@@ -103,11 +103,8 @@ FROM (
     return f"SELECT typed.*{columns} FROM ({rows}) typed"
 
 
-def _content(entity: Entity, prefix: str = "", silver: bool = False) -> str:
-    fields = ", ".join(
-        f"'{name}', {prefix}{name if silver else column}"
-        for name, column in CONTENT[entity.name].items()
-    )
+def _content(entity: Entity) -> str:
+    fields = ", ".join(f"'{name}', {column}" for name, column in CONTENT[entity.name].items())
     return f"TO_JSON(NAMED_STRUCT({fields}))"
 
 
