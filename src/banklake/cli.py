@@ -23,6 +23,7 @@ from banklake.errors import UsageError
 
 if TYPE_CHECKING:
     from banklake.pipeline import RunResult
+    from banklake.verify.checks import WindowEnd
 
 app = typer.Typer(
     help="Banking analytics lakehouse: generate → land → Silver/Gold Iceberg → verify → maintain.",
@@ -250,6 +251,13 @@ def verify(
     reports: Reports = None,
     engine: EngineName = "embedded",
     spark_remote: SparkRemote = None,
+    window_end: Annotated[
+        str,
+        typer.Option(
+            help="Where Test 2's 30 days end: today, latest (the last business date in Gold), "
+            "or a date YYYY-MM-DD"
+        ),
+    ] = "today",
     json_output: Json = False,
 ) -> None:
     """Run the three verification tests; write the Markdown and JSON reports."""
@@ -259,7 +267,7 @@ def verify(
     settings = _with_spark_remote(
         load_settings(landing=landing, lakehouse=lakehouse, reports=reports), spark_remote
     )
-    verification = run_checks(settings, engine)
+    verification = run_checks(settings, engine, _window_end(window_end))
     markdown, machine = write_reports(verification, settings.reports)
     if json_output:
         emit_json(verification.to_dict())
@@ -268,6 +276,17 @@ def verify(
         out.print(f"Reports: {markdown} and {machine}")
     if not verification.passed:
         raise typer.Exit(1)
+
+
+def _window_end(value: str) -> WindowEnd:
+    if value in ("today", "latest"):
+        return "today" if value == "today" else "latest"
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise UsageError(
+            f"--window-end {value!r} must be today, latest or a date YYYY-MM-DD"
+        ) from None
 
 
 @app.command()

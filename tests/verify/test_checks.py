@@ -135,3 +135,40 @@ def test_seed_query_merging_namesakes_is_shown(
     assert details["seed_namesakes"]["Ada Twin"] == 2
     markdown, _ = write_reports(verify(settings), settings.reports)
     assert "**Ada Twin** is 2 different customers added together" in markdown.read_text()
+
+
+def test_an_empty_window_fails_test_2_and_can_be_anchored_at_the_data(tmp_path: Path) -> None:
+    from banklake.config import load_settings
+
+    landing = tmp_path / "landing"
+    write_csv(
+        landing / "customers" / "customers_2020-01-01.csv",
+        "customer_id,name,email,country\nCUST_1,Ann,a@example.com,UK\nCUST_2,Bo,b@example.com,UK\n",
+    )
+    write_csv(
+        landing / "accounts" / "accounts_2020-01-01.csv",
+        "account_id,customer_id,account_type,balance\nACC_1,CUST_1,Savings,1.00\n"
+        "ACC_2,CUST_2,Savings,1.00\n",
+    )
+    write_csv(  # March 1: Ann's 5.00 is 31 days before the last day, outside its window
+        landing / "transactions" / "transactions_2020-03-31.csv",
+        "tx_id,account_id,amount,tx_type,timestamp\n"
+        "TX_1,ACC_1,5.00,Credit,2020-03-01 10:00:00\n"
+        "TX_2,ACC_2,7.00,Credit,2020-03-02 10:00:00\n"
+        "TX_3,ACC_1,3.00,Credit,2020-03-31 10:00:00\n"
+        "TX_4,ACC_2,9.00,Debit,2020-03-31 11:00:00\n",
+    )
+    settings = load_settings(landing=landing, lakehouse=tmp_path / "lh", reports=tmp_path / "r")
+    run(settings)
+    today = verify(settings).checks[1]
+    assert not today.passed
+    assert today.details["problems"][0].endswith(
+        "holds no transactions; the data runs from 2020-03-01 to 2020-03-31: pass "
+        "--window-end latest (or a date) to rank the 30 days up to the data's last business day"
+    )
+    latest = verify(settings, window_end="latest").checks[1]
+    assert latest.passed and latest.details["window"] == "2020-03-02 .. 2020-03-31 (UTC)"
+    assert [(r["customer_id"], r["total_volume"]) for r in latest.details["corrected_result"]] == [
+        ("CUST_2", Decimal("7.00")),
+        ("CUST_1", Decimal("3.00")),
+    ]

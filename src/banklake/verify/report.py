@@ -108,6 +108,8 @@ def _business(check: Check) -> list[str]:
             for name, count in d["seed_namesakes"].items()
         ],
         "",
+        *[f"- **Problem:** {problem}" for problem in d.get("problems", [])],
+        "",
         f"Corrected ({d['why_corrected']}); window {d['window']}:",
         "",
         "```sql",
