@@ -411,3 +411,36 @@ def test_a_terraform_deployment_is_found_by_its_outputs(aws: str, tmp_path: Path
     assert result.exit_code == 2
     message = " ".join(result.stderr.split())
     assert "is not an applied banklake Terraform deployment: no outputs athena_catalog" in message
+
+
+def test_upload_and_test_1_follow_the_landing_layout(aws: str, tmp_path: Path) -> None:
+    """Respelled, nested and compressed files go up as the pipeline sees them, and the landed
+    transactions are counted through their codec; notes and in-flight files stay behind."""
+    import gzip
+
+    from banklake.aws.checks import landed_transactions
+
+    target = AwsTarget(region=REGION, endpoint_url=aws)
+    target.client("s3").create_bucket(Bucket="layout")
+    stack = StackOutputs("layout", "s3://layout/landing/", "", "analytics_db", "", "", "")
+    landing = tmp_path / "landing"
+    rows = (
+        b"tx_id,account_id,amount,tx_type,timestamp\nTX_1,ACC_1,1.00,Credit,2026-01-01 09:00:00\n"
+    )
+    nested = landing / "Transactions" / "date=2026-01-01" / "part-0.csv.gz"
+    nested.parent.mkdir(parents=True)
+    nested.write_bytes(gzip.compress(rows + b"TX_2,ACC_1,2.00,Debit,2026-01-01 10:00:00\n"))
+    (landing / "transactions_2026-01-02.CSV").write_bytes(rows)
+    (landing / "README.md").write_text("notes\n")
+    (landing / "Transactions" / ".part-1.csv.partial").write_bytes(rows)
+
+    uploaded = upload_landing(target, stack, landing).uploaded
+    assert sorted(uploaded) == [
+        "landing/Transactions/date=2026-01-01/part-0.csv.gz",
+        "landing/transactions_2026-01-02.CSV",
+    ]
+    counted = {name: count for name, (count, _) in landed_transactions(target, stack).items()}
+    assert counted == {
+        "Transactions/date=2026-01-01/part-0.csv.gz": 2,
+        "transactions_2026-01-02.CSV": 1,
+    }

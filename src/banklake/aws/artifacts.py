@@ -18,7 +18,7 @@ from pathlib import Path
 from banklake import __version__
 from banklake.aws.session import AwsTarget, aws_errors
 from banklake.aws.stack import StackOutputs, infra_file
-from banklake.contracts import ENTITIES
+from banklake.bronze.inventory import inventory
 from banklake.errors import AwsError, UsageError
 
 SCRIPT_KEY = "glue/banklake_job.py"
@@ -73,17 +73,14 @@ def upload_landing(
     landing: Path,
     on_file: Callable[[str], None] = lambda _key: None,
 ) -> Upload:
-    """Upload the landing zone's entity folders; files already there with the same bytes stay."""
-    files = sorted(
-        path
-        for entity in ENTITIES
-        if (landing / entity.folder).is_dir()
-        for path in (landing / entity.folder).rglob("*")
-        if path.is_file() and not path.name.startswith(".")
-    )
+    """Upload the landing zone's files as the pipeline sees them (``banklake.bronze.inventory``):
+    those to load and those it refuses, so the job records the refusals too; ignored files
+    (notes, in-flight uploads) stay. Files already there with the same bytes stay."""
+    found = inventory(landing)
+    files = sorted([c.path for c in found.candidates] + [r.path for r in found.refused])
     if not files:
         raise UsageError(
-            f"{landing} has no customers/, accounts/ or transactions/ files to upload; "
+            f"{landing} has no customers, accounts or transactions files to upload; "
             "create them with `banklake generate` or pass --landing"
         )
     s3 = target.client("s3")

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from datetime import UTC, datetime
+from pathlib import PurePosixPath
 from typing import Any
 
 from banklake.aws import job
@@ -24,6 +25,8 @@ from banklake.aws.artifacts import LANDING_PREFIX
 from banklake.aws.athena import Athena
 from banklake.aws.session import AwsTarget, aws_errors
 from banklake.aws.stack import StackOutputs
+from banklake.bronze.codecs import decompressed
+from banklake.bronze.layout import Loadable, place
 from banklake.config import DEFAULT_MAX_QUARANTINE_SHARE, MaintenancePolicy
 from banklake.contracts import TABLES, TRANSACTIONS
 from banklake.lakehouse.policy import COMPACTION, JOBS, SNAPSHOT_MANAGEMENT
@@ -87,18 +90,19 @@ def landed_transactions(target: AwsTarget, stack: StackOutputs) -> dict[str, tup
     """Each transactions file in the landing bucket: its data rows and SHA-256, by its path
     relative to the landing root (as the ledger names it)."""
     s3 = target.client("s3")
-    prefix = f"{LANDING_PREFIX}{TRANSACTIONS.folder}/"
     found = {}
-    with aws_errors(f"reading s3://{stack.landing_bucket}/{prefix}"):
+    with aws_errors(f"reading s3://{stack.landing_bucket}/{LANDING_PREFIX}"):
         pages = s3.get_paginator("list_objects_v2").paginate(
-            Bucket=stack.landing_bucket, Prefix=prefix
+            Bucket=stack.landing_bucket, Prefix=LANDING_PREFIX
         )
         for item in (item for page in pages for item in page.get("Contents", [])):
             name = item["Key"].removeprefix(LANDING_PREFIX)
-            if not name.endswith(".csv") or name.rsplit("/", 1)[-1].startswith("."):
+            placed = place(PurePosixPath(name))  # the layout's rules, as the job applies them
+            if not (isinstance(placed, Loadable) and placed.entity is TRANSACTIONS):
                 continue
             body = s3.get_object(Bucket=stack.landing_bucket, Key=item["Key"])["Body"].read()
-            found[name] = (count_data_records(body), hashlib.sha256(body).hexdigest())
+            rows = count_data_records(decompressed(PurePosixPath(name), body))
+            found[name] = (rows, hashlib.sha256(body).hexdigest())
     return found
 
 

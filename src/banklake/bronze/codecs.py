@@ -83,6 +83,16 @@ def read_content(path: Path, limit: int | None = None) -> bytes:
         return data
 
 
+def decompressed(name: PurePath, data: bytes) -> bytes:
+    """A file's bytes (say, an object read from S3) decompressed as its name says."""
+    codec = compression_of(name)
+    if codec is None:
+        return data
+    with pa.input_stream(pa.BufferReader(data), compression=codec) as stream:
+        content: bytes = stream.read()
+        return content
+
+
 def unreadable(path: Path, error: OSError) -> LandingError:
     """The one-line reason a file's content could not be read (Arrow raises ``OSError``)."""
     codec = compression_of(path)
