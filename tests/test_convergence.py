@@ -9,6 +9,7 @@ with a clean run's, table by table, ignoring only the runs' own ids and times.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -175,9 +176,11 @@ class Deliveries(RuleBasedStateMachine):
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+# Sized for the suite; a deeper search: CONVERGENCE_EXAMPLES=200 CONVERGENCE_STEPS=10 pytest
+# tests/test_convergence.py --hypothesis-seed=N
 Deliveries.TestCase.settings = settings(
-    max_examples=12,
-    stateful_step_count=6,
+    max_examples=int(os.environ.get("CONVERGENCE_EXAMPLES", "12")),
+    stateful_step_count=int(os.environ.get("CONVERGENCE_STEPS", "6")),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
