@@ -60,9 +60,10 @@ class Footprint:
         )
 
     def shares_keys_with(self, other: Footprint) -> bool:
-        if None in (self.key_min, self.key_max, other.key_min, other.key_max):
+        low, high, other_low, other_high = self.key_min, self.key_max, other.key_min, other.key_max
+        if low is None or high is None or other_low is None or other_high is None:
             return False  # a file without keys decides nothing with others
-        return not (self.key_max < other.key_min or other.key_max < self.key_min)  # type: ignore[operator]
+        return not (high < other_low or other_high < low)
 
 
 def key_footprint(candidate: Candidate) -> Footprint:
