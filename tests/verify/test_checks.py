@@ -172,3 +172,20 @@ def test_an_empty_window_fails_test_2_and_can_be_anchored_at_the_data(tmp_path: 
         ("CUST_2", Decimal("7.00")),
         ("CUST_1", Decimal("3.00")),
     ]
+
+
+def test_a_refused_snapshot_fails_test_1_until_it_is_fixed(settings: Settings) -> None:
+    customers = next((settings.landing / "customers").iterdir())
+    good = customers.read_bytes()
+    customers.write_bytes(good + b"\xff")  # one undecodable byte refuses the whole snapshot
+    run(settings)
+    integrity = verify(settings).checks[0]
+    assert not integrity.passed and integrity.details["rows_in_gold"] == 0
+    problems = integrity.details["problems"]
+    empty = f"Gold is empty, though the transactions files hold {SMALL.transactions} rows"
+    assert empty in problems
+    assert f"refused files: customers/{customers.name}" in problems[-1]
+    customers.write_bytes(good)  # delivered again, fixed: every row it held back now loads
+    run(settings)
+    integrity = verify(settings).checks[0]
+    assert integrity.passed and integrity.details["rows_in_gold"] == SMALL.transactions

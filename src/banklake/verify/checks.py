@@ -14,7 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -208,6 +208,7 @@ def data_integrity(settings: Settings, queries: Queries, ledger: Table) -> Check
         quarantined=int(queries.scalar(quarantine_sql)),
         max_quarantine_share=settings.max_quarantine_share,
         causes=lambda: queries.query(quarantine_causes_sql(settings.namespace)).to_pylist(),
+        refused=[r.source_file for r in refused],
         duplicates=duplicates,
         rejected_rows=rejected_rows,
         problems=problems,
@@ -243,6 +244,7 @@ def integrity_check(
     quarantined: int,
     max_quarantine_share: float,
     causes: Callable[[], list[dict[str, Any]]],
+    refused: Sequence[str] = (),
     duplicates: int,
     rejected_rows: int,
     problems: list[str],
@@ -269,6 +271,8 @@ def integrity_check(
         largest = ", ".join(
             f"{c['rule_id']} in {c['source_file']} ({c['rows']} rows)" for c in causes()
         )
+        if refused:  # a refused snapshot holds back every row that refers to it
+            largest += f"; refused files: {', '.join(refused)}"
         problems.append(
             f"largest causes: {largest}; see `banklake quarantine list`, and after fixing "
             "the source, `banklake run` (or `banklake quarantine replay`)"
