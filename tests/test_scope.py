@@ -70,4 +70,5 @@ def test_a_new_snapshot_after_all_others_changes_history_from_its_date() -> None
     decided = decided_again(held, [Footprint("c2", "customers", later)])
     assert decided == type(decided)(frozenset({"t2"}), later)
     earliest = decided_again(held, [Footprint("c0", "customers", DAY - timedelta(days=1))])
-    assert earliest.since == date.min and earliest.again == {"t1", "t2"}
+    # Before every snapshot on record: the whole history is read again, from its files.
+    assert earliest.since == date.min and earliest.again == {"c1", "t1", "t2"}

@@ -6,7 +6,8 @@ other rows with that key, an account against the customers snapshot of its date,
 against the account and customer history on its date. A batch gives the same tables because it
 decides again, from their files, every loaded row such a decision may have depended on:
 
-- every file of a snapshot date the batch touches (rows of one date are compared together);
+- every file of a snapshot date the batch touches (rows of one date are compared together),
+  and of every later date (a version may now start there);
 - when a dimension's history changes from a date on, every file with rows from that date on
   that look it up (accounts look up customers; transactions look up both);
 - every transactions file whose key range overlaps a re-decided file's, until none is left:
@@ -103,8 +104,19 @@ def decided_again(held: dict[str, FileOutcome], changed: Iterable[Footprint]) ->
     again: set[str] = set()
 
     def touch(entity: str, dates: set[date]) -> date | None:
-        """Decide again the files of these snapshot dates; from when the history changes."""
-        again.update(n for n, f in others.items() if f.entity == entity and f.snapshot in dates)
+        """Decide again the files of every snapshot date after the last one before these, and
+        say from when the history changes. (The history keeps each version's first file, not
+        which file showed it on each later date: a version that now starts on a later date
+        must be read from that date's files.)"""
+        if not dates:
+            return None
+        on_record = {f.snapshot for f in others.values() if f.entity == entity and f.snapshot}
+        window = max((day for day in on_record if day < min(dates)), default=None)
+        again.update(
+            name
+            for name, f in others.items()
+            if f.entity == entity and f.snapshot and (window is None or f.snapshot > window)
+        )
         return _history_changes(others, entity, dates)
 
     def snapshots(entity: str) -> set[date]:
