@@ -17,7 +17,6 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
-from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,14 +24,13 @@ import pyarrow as pa
 from pyiceberg.table import Table
 
 from banklake import __version__
-from banklake.bronze.files import Inventory
 from banklake.bronze.inventory import inventory
-from banklake.bronze.landing import Candidate, LandingBatch, batch_of, file_checksum, list_landing
+from banklake.bronze.landing import LandingBatch, batch_of, list_landing
 from banklake.bronze.reader import line_texts
 from banklake.config import Settings
 from banklake.contracts import TRANSACTIONS
 from banklake.engines import Engine, FileCount, create_engine, known_engine
-from banklake.errors import AuditError, LandingError, UsageError
+from banklake.errors import AuditError, UsageError
 from banklake.faults import crash_point
 from banklake.lakehouse.catalog import Lakehouse, catalog_errors
 from banklake.lakehouse.ledger import (
@@ -45,11 +43,12 @@ from banklake.lakehouse.ledger import (
     quarantined_files,
     records,
     take_new,
+    unloadable,
 )
 from banklake.lakehouse.lock import writer_lock
 from banklake.lakehouse.maintenance import JobResult
 from banklake.lakehouse.maintenance import maintain as run_maintenance
-from banklake.scope import Footprint, decided_again, from_window, key_footprint, of_files, provide
+from banklake.scope import from_window, of_files, provide, snapshot_date, with_dependents
 from banklake.transform import plan
 from banklake.transform.plan import failed_lines_sql, file_outcomes_sql, findings_sql
 from banklake.transform.sql import DIMENSIONS
@@ -125,8 +124,7 @@ def run(
             landing, out_of_range=[c for c in landing.out_of_range if c.name in pending]
         )
         taken = take_new(landing.candidates, deliveries(history))
-        unloadable = _unloadable(landing, deliveries(history))
-        change = Change(taken, status="loaded", unloadable=unloadable)
+        change = Change(taken, "loaded", unloadable=unloadable(landing, deliveries(history)))
         result = _load(settings, engine, say, tables, holdings(history), change)
         result.unchanged_files = len(landing.candidates) - len(taken)
         result.not_loaded = landing.not_loaded()
@@ -239,7 +237,7 @@ def _load(
         result.seconds = round(time.perf_counter() - clock, 3)
         return result
     today = datetime.now(ZoneInfo(settings.timezone)).date()
-    taken = _with_dependents(settings, known, change, today)
+    taken = with_dependents(settings.landing, known, change.taken, change.withdrawn, today)
     # In name order, whatever brought each file in: which of identical copies is the first
     # (and loads) depends on it, as in a clean run.
     batch = batch_of(sorted((t.candidate for t in taken), key=lambda c: c.name))
@@ -252,9 +250,7 @@ def _load(
         crash_point("read")
         rejected = [*batch.rejected, *unreadable]
         accepted = [by_name[c.file] for c in counts]
-        # A dimension snapshot without a date in its name is taken as of today; a transactions
-        # file's date is only a label (each row has its own).
-        snapshot_of = {t.candidate.name: _snapshot_date(t.candidate, today) for t in accepted}
+        snapshot_of = {t.candidate.name: snapshot_date(t.candidate, today) for t in accepted}
         batch_files = {n: (by_name[n].candidate.entity.name, d) for n, d in snapshot_of.items()}
         earlier = {n: known[n] for n in by_name if n in known} | change.withdrawn
         changed_snapshots = _snapshots(earlier)
@@ -265,8 +261,9 @@ def _load(
         windows = provide(engine, tables, batch_files, prior_snapshots, changed_snapshots, rerun)
         # The dimensions whose history the batch rewrites: those it has snapshots of, or had.
         rebuilt = frozenset(
-            entity for entity, _ in batch_files.values() if entity in changed_snapshots
-        ) | {entity for entity, days in changed_snapshots.items() if days}
+            {entity for entity, _ in batch_files.values() if entity in changed_snapshots}
+            | {entity for entity, days in changed_snapshots.items() if days}
+        )
         staged = []
         for step in plan(result.batch_id, rebuilt):
             if step.name == "quarantine_new":
@@ -341,48 +338,6 @@ def _load(
     return result
 
 
-def _unloadable(landing: Inventory, recorded: dict[str, FileOutcome]) -> list[FileOutcome]:
-    """Ledger rows for the files found refused or ignored that the ledger has not seen so."""
-    found: list[tuple[str, Path, str, Status, str]] = [
-        (r.name, r.path, r.entity.name if r.entity else "unknown", "rejected", r.problem)
-        for r in landing.refused
-    ] + [(i.name, i.path, "none", "ignored", str(i)) for i in landing.ignored]
-    outcomes = []
-    for name, path, entity, status, problem in found:
-        try:
-            stat = path.stat()
-        except OSError:
-            continue  # gone since it was listed
-        seen = recorded.get(name)
-        if seen and (seen.status, seen.size_bytes, seen.modified_ns) == (
-            status,
-            stat.st_size,
-            stat.st_mtime_ns,
-        ):
-            continue
-        checksum = file_checksum(path) if path.is_file() else ""
-        outcomes.append(
-            FileOutcome(
-                "",
-                entity,
-                name,
-                checksum,
-                stat.st_size,
-                stat.st_mtime_ns,
-                None,
-                status,
-                problem=problem,
-            )
-        )
-    return outcomes
-
-
-def _snapshot_date(candidate: Candidate, today: date) -> date | None:
-    if candidate.entity in DIMENSIONS:
-        return candidate.business_date or today
-    return candidate.business_date
-
-
 def _snapshots(records: dict[str, FileOutcome]) -> dict[str, set[date]]:
     """Each dimension's snapshot dates among ``records``."""
     found: dict[str, set[date]] = {entity.name: set() for entity in DIMENSIONS}
@@ -390,45 +345,6 @@ def _snapshots(records: dict[str, FileOutcome]) -> dict[str, set[date]]:
         if record.entity in found and record.business_date:
             found[record.entity].add(record.business_date)
     return found
-
-
-def _with_dependents(
-    settings: Settings, known: dict[str, FileOutcome], change: Change, today: date
-) -> list[Taken]:
-    """The taken files, and the loaded files whose rows must be decided again with them."""
-    taken = list(change.taken)
-    names = {t.candidate.name for t in taken} | set(change.withdrawn)
-    footprints = [Footprint.of(record) for record in change.withdrawn.values()]
-    for t in taken:
-        if t.candidate.name in known:  # a re-delivery: what its earlier form touched
-            footprints.append(Footprint.of(known[t.candidate.name]))
-        if t.candidate.entity in DIMENSIONS:
-            snapshot = _snapshot_date(t.candidate, today)
-            footprints.append(Footprint(t.candidate.name, t.candidate.entity.name, snapshot))
-    held_transactions = any(
-        r.entity == TRANSACTIONS.name and n not in names for n, r in known.items()
-    )
-    if held_transactions:  # the keys of new transactions files may repeat theirs
-        footprints += [
-            key_footprint(t.candidate) for t in taken if t.candidate.entity is TRANSACTIONS
-        ]
-    again = decided_again(known, footprints).again - names
-    if not again:
-        return taken
-    landed = {c.name: c for c in list_landing(settings.landing)}
-    missing = sorted(again - landed.keys())
-    if missing:
-        raise LandingError(
-            settings.landing / missing[0],
-            f"loaded earlier and no longer in the landing zone, but this batch must decide its "
-            f"rows again ({len(missing)} such file(s)); put it back, or retract it with "
-            f"`banklake withdraw {missing[0]}`",
-        )
-    for name in sorted(again):
-        recorded = known[name]
-        changed = take_new([landed[name]], {name: recorded})
-        taken += changed or [Taken(landed[name], recorded.checksum, redelivered=False)]
-    return taken
 
 
 def _retracted(known: dict[str, FileOutcome], change: Change, outcomes: list[FileOutcome]) -> int:
@@ -475,14 +391,9 @@ def _outcomes(
         sums = placed.setdefault(row["source_file"], {})
         for what in ("loaded", "quarantined", "duplicate", "flagged"):
             sums[what] = sums.get(what, 0) + int(row[what] or 0)
-        for bound, pick in (
-            ("key_min", min),
-            ("key_max", max),
-            ("date_min", min),
-            ("date_max", max),
-        ):
-            if row[bound] is not None:
-                sums[bound] = pick(filter(None, (sums.get(bound), row[bound])))
+        for bound in ("key_min", "key_max", "date_min", "date_max"):
+            if row[bound] is not None:  # only a file's own entity's part has them
+                sums[bound] = row[bound]
     by_rule: dict[str, dict[str, int]] = {}
     for finding in findings:
         if finding["severity"] == "error":

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -28,13 +29,13 @@ import pyarrow.compute as pc
 from pyiceberg.expressions import AlwaysFalse, Or
 from pyiceberg.table import Table
 
-from banklake.bronze.landing import Candidate, RejectedFile, inspect
+from banklake.bronze.landing import Candidate, RejectedFile, inspect, list_landing
 from banklake.bronze.reader import read_file
 from banklake.contracts import ACCOUNTS, CUSTOMERS, TRANSACTIONS
 from banklake.engines import Engine, Rows
 from banklake.errors import LandingError
 from banklake.lakehouse.catalog import after, is_in, is_null
-from banklake.lakehouse.ledger import FileOutcome
+from banklake.lakehouse.ledger import FileOutcome, Taken, take_new
 from banklake.transform.sql import DIMENSIONS, sql_literal
 
 
@@ -65,6 +66,57 @@ class Footprint:
         if low is None or high is None or other_low is None or other_high is None:
             return False  # a file without keys decides nothing with others
         return not (high < other_low or other_high < low)
+
+
+def snapshot_date(candidate: Candidate, today: date) -> date | None:
+    """A dimension file's snapshot date (today when its name has none); a transactions
+    file's date is only a label."""
+    if candidate.entity in DIMENSIONS:
+        return candidate.business_date or today
+    return candidate.business_date
+
+
+def with_dependents(
+    landing: Path,
+    known: dict[str, FileOutcome],
+    taken: list[Taken],
+    withdrawn: dict[str, FileOutcome],
+    today: date,
+) -> list[Taken]:
+    """The taken files, and the loaded files whose rows must be decided again with them."""
+    taken = list(taken)
+    names = {t.candidate.name for t in taken} | set(withdrawn)
+    footprints = [Footprint.of(record) for record in withdrawn.values()]
+    for t in taken:
+        if t.candidate.name in known:  # a re-delivery: what its earlier form touched
+            footprints.append(Footprint.of(known[t.candidate.name]))
+        if t.candidate.entity in DIMENSIONS:
+            snapshot = snapshot_date(t.candidate, today)
+            footprints.append(Footprint(t.candidate.name, t.candidate.entity.name, snapshot))
+    held_transactions = any(
+        r.entity == TRANSACTIONS.name and n not in names for n, r in known.items()
+    )
+    if held_transactions:  # the keys of new transactions files may repeat theirs
+        footprints += [
+            key_footprint(t.candidate) for t in taken if t.candidate.entity is TRANSACTIONS
+        ]
+    again = decided_again(known, footprints).again - names
+    if not again:
+        return taken
+    landed = {c.name: c for c in list_landing(landing)}
+    missing = sorted(again - landed.keys())
+    if missing:
+        raise LandingError(
+            landing / missing[0],
+            f"loaded earlier and no longer in the landing zone, but this batch must decide its "
+            f"rows again ({len(missing)} such file(s)); put it back, or retract it with "
+            f"`banklake withdraw {missing[0]}`",
+        )
+    for name in sorted(again):
+        recorded = known[name]
+        changed = take_new([landed[name]], {name: recorded})
+        taken += changed or [Taken(landed[name], recorded.checksum, redelivered=False)]
+    return taken
 
 
 def key_footprint(candidate: Candidate) -> Footprint:

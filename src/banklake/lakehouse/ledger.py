@@ -12,6 +12,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
@@ -19,6 +20,7 @@ import pyarrow.compute as pc
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table
 
+from banklake.bronze.files import Inventory
 from banklake.bronze.landing import Candidate, file_checksum
 
 Status = Literal["loaded", "reprocessed", "rejected", "withdrawn", "ignored"]
@@ -146,3 +148,39 @@ def quarantined_files(quarantine: Table) -> set[str]:
     rows = quarantine.scan(selected_fields=("source_file", "resolved_at")).to_arrow()
     open_rows = rows.filter(pc.is_null(rows["resolved_at"]))
     return set(open_rows["source_file"].to_pylist())
+
+
+def unloadable(landing: Inventory, recorded: dict[str, FileOutcome]) -> list[FileOutcome]:
+    """Ledger rows for the files found refused or ignored that the ledger has not seen so."""
+    found: list[tuple[str, Path, str, Status, str]] = [
+        (r.name, r.path, r.entity.name if r.entity else "unknown", "rejected", r.problem)
+        for r in landing.refused
+    ] + [(i.name, i.path, "none", "ignored", str(i)) for i in landing.ignored]
+    outcomes = []
+    for name, path, entity, status, problem in found:
+        try:
+            stat = path.stat()
+        except OSError:
+            continue  # gone since it was listed
+        seen = recorded.get(name)
+        if seen and (seen.status, seen.size_bytes, seen.modified_ns) == (
+            status,
+            stat.st_size,
+            stat.st_mtime_ns,
+        ):
+            continue
+        checksum = file_checksum(path) if path.is_file() else ""
+        outcomes.append(
+            FileOutcome(
+                "",
+                entity,
+                name,
+                checksum,
+                stat.st_size,
+                stat.st_mtime_ns,
+                None,
+                status,
+                problem=problem,
+            )
+        )
+    return outcomes
