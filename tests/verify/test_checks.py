@@ -164,7 +164,7 @@ def test_an_empty_window_fails_test_2_and_can_be_anchored_at_the_data(tmp_path: 
     assert not today.passed
     assert today.details["problems"][0].endswith(
         "holds no transactions; the data runs from 2020-03-01 to 2020-03-31: pass "
-        "--window-end latest (or a date) to rank the 30 days up to the data's last business day"
+        "--window-end latest (or a date) to rank the 30 days up to the data's last day"
     )
     latest = verify(settings, window_end="latest").checks[1]
     assert latest.passed and latest.details["window"] == "2020-03-02 .. 2020-03-31 (UTC)"

@@ -303,12 +303,10 @@ def business_logic(
     settings: Settings, queries: Queries, gold: Table, window_end: WindowEnd = "today"
 ) -> Check:
     namespace = settings.namespace
-    span = queries.query(
-        f"SELECT min(tx_date) AS first, max(tx_date) AS last FROM {namespace}.enriched_transactions"
-    ).to_pylist()[0]
+    gold_sql = f"FROM {namespace}.enriched_transactions"
     today = datetime.now(ZoneInfo(settings.timezone)).date()
     if window_end == "latest":
-        end = span["last"] or today
+        end = queries.scalar(f"SELECT max(tx_date) {gold_sql}") or today
     else:
         end = today if window_end == "today" else window_end
     anchored = None if window_end == "today" else end
@@ -318,16 +316,12 @@ def business_logic(
     expected = independent_top3(gold, end)
     got = [(row["customer_id"], row["total_volume"]) for row in corrected_rows]
     start = end - timedelta(days=29)
-    problems = []
-    if span["last"] is None:
-        problems.append("Gold holds no transactions: there is nothing to rank")
-    elif span["last"] < start or span["first"] > end:
-        # An empty answer is not a pass: the data is simply elsewhere in time.
-        problems.append(
-            f"the window {start} .. {end} holds no transactions; the data runs from "
-            f"{span['first']} to {span['last']}: pass --window-end latest (or a date) to "
-            "rank the 30 days up to the data's last business day"
-        )
+    dates = queries.query(
+        f"SELECT min(tx_date) AS first, max(tx_date) AS last, count_if(tx_date BETWEEN "
+        f"DATE '{start}' AND DATE '{end}') AS in_window {gold_sql}"
+    ).to_pylist()[0]
+    remedy = "pass --window-end latest (or a date) to rank the 30 days up to the data's last day"
+    problems = window_problems(f"{start} .. {end}", dates, remedy)
     if got != expected:
         problems.append(f"the SQL answer {got} differs from the independent one {expected}")
     return Check(
@@ -341,13 +335,26 @@ def business_logic(
             "corrected_sql": corrected_sql,
             "corrected_result": corrected_rows,
             "window": f"{start} .. {end} ({settings.timezone})",
-            "data_dates": f"{span['first']} .. {span['last']}",
+            "data_dates": f"{dates['first']} .. {dates['last']}",
             "independent_result": [list(pair) for pair in expected],
             "problems": problems,
             "why_corrected": "the seed's text asks for the last 30 days but its SQL has no date "
             "filter, and it groups by name, which merges different customers who share one",
         },
     )
+
+
+def window_problems(window: str, dates: dict[str, Any], remedy: str) -> list[str]:
+    """Why Test 2's answer means nothing (``dates``: Gold's first and last business dates and
+    its rows in the window): an empty answer is not a pass when the data is elsewhere in time."""
+    if dates["last"] is None:
+        return ["Gold holds no transactions: there is nothing to rank"]
+    if int(dates["in_window"] or 0) > 0:
+        return []
+    return [
+        f"the window {window} holds no transactions; the data runs from {dates['first']} to "
+        f"{dates['last']}: {remedy}"
+    ]
 
 
 def namesakes(queries: Queries, namespace: str, rows: list[dict[str, Any]]) -> dict[str, int]:
