@@ -413,10 +413,11 @@ def quarantine_replay(
     spark_remote: SparkRemote = None,
     json_output: Json = False,
 ) -> None:
-    """Check quarantined rows again (say, after a late file arrived) and load those that pass.
+    """Check quarantined rows again and load those that now pass.
 
-    The files holding them are run again, dimensions first; rows that now pass load exactly
-    once and are marked resolved, the others stay quarantined.
+    Rows waiting for late reference data load by themselves when `run` brings it; this is for
+    the rest (say, after a rule's reference list changed). Rows that now pass load exactly once
+    and are marked resolved; the others stay quarantined.
     """
     from banklake.pipeline import replay
 
