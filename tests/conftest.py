@@ -12,10 +12,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
+from tests.oracle import Expected, expected
 
 from banklake.config import Settings, load_settings
+from banklake.contracts import ENRICHED_TRANSACTIONS
 from banklake.generate import GeneratorSpec, generate
+from banklake.lakehouse.catalog import Lakehouse
 from banklake.pipeline import RunResult, run
+from banklake.verify.checks import verify
 
 ENGINES = ["embedded"]
 SMALL = GeneratorSpec(
@@ -65,3 +69,29 @@ def write_csv(path: Path, text: str | bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(text.encode() if isinstance(text, str) else text)
     return path
+
+
+def _gold(settings: Settings) -> set[tuple[object, ...]]:
+    gold = Lakehouse.local(settings.lakehouse, settings.namespace).table(ENRICHED_TRANSACTIONS)
+    columns = ["tx_id", "customer_id", "name", "amount", "tx_type", "tx_date"]
+    rows = gold.scan(selected_fields=tuple(columns)).to_arrow().to_pylist()
+    return {tuple(row[c] for c in columns) for row in rows}
+
+
+def assert_matches_the_files(settings: Settings, want: Expected | None = None) -> None:
+    """Test 1's terms are the counts of an independent model of the landing files
+    (``tests.oracle``), Gold holds exactly the rows it dictates, and the verdict is what those
+    numbers make it."""
+    want = want or expected(settings.landing)
+    integrity = verify(settings).checks[0]
+    details = integrity.details
+    assert details["rows_read"] == want.rows_read
+    assert details["rows_in_gold"] == len(want.gold)
+    assert details["rows_quarantined"] == want.quarantined
+    assert details["rows_duplicate"] == want.duplicates
+    assert details["rows_in_rejected_files"] == want.rows_in_rejected_files
+    rows = {(t.tx_id, t.customer_id, t.name, t.amount, t.tx_type, t.tx_date) for t in want.gold}
+    assert _gold(settings) == rows
+    share = want.quarantined / want.rows_read if want.rows_read else 0
+    holds = (bool(want.gold) or not want.rows_read) and share <= settings.max_quarantine_share
+    assert integrity.passed == holds, details["problems"]

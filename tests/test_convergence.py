@@ -19,7 +19,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
-from tests.conftest import write_csv
+from tests.conftest import assert_matches_the_files, write_csv
 
 from banklake.config import Settings, load_settings
 from banklake.contracts import NAMESPACE
@@ -171,6 +171,7 @@ class Deliveries(RuleBasedStateMachine):
         run(clean)
         assert tables_of(self.lake) == tables_of(clean)
         assert verdicts_of(self.lake) == verdicts_of(clean)
+        assert_matches_the_files(self.lake)  # and both are what the files say
 
     def teardown(self) -> None:
         shutil.rmtree(self.root, ignore_errors=True)

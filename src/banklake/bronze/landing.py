@@ -143,8 +143,9 @@ def read_header(path: Path, entity: Entity) -> tuple[tuple[str, ...], str | None
         raise LandingError(path, f"file is empty; expected a header row: {expected}")
     probe = probe.removeprefix(UTF8_BOM)
     first_line = LINE_BREAK.split(probe, maxsplit=1)[0]
-    if b"\x00" in probe:
-        raise LandingError(path, "not a CSV text file (it contains NUL bytes)", line=1)
+    # A NUL in the header is a binary or UTF-16 file; in a data line it is that row's problem.
+    if b"\x00" in first_line:
+        raise LandingError(path, "not a CSV text file (its header contains NUL bytes)", line=1)
     try:
         text = first_line.decode("utf-8")
     except UnicodeDecodeError as error:

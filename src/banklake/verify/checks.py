@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.table import Table
 
@@ -371,16 +372,17 @@ def namesakes(queries: Queries, namespace: str, rows: list[dict[str, Any]]) -> d
 
 
 def independent_top3(gold: Table, today: date) -> list[tuple[str, Decimal]]:
-    """The corrected query's answer, computed with PyIceberg and Arrow instead of SQL."""
+    """The corrected query's answer for the 30 days up to ``today``, computed with PyIceberg
+    and Arrow instead of SQL."""
     rows = gold.scan(
         row_filter="tx_type = 'Credit'",
         selected_fields=("customer_id", "amount", "tx_date"),
     ).to_arrow()
-    start = today - timedelta(days=29)
-    in_window = pc.and_(
-        pc.greater_equal(rows["tx_date"], start), pc.less_equal(rows["tx_date"], today)
-    )
-    totals = rows.filter(in_window).group_by("customer_id").aggregate([("amount", "sum")])
+    # The window as its 30 dates, not as the SQL's interval arithmetic: an off-by-one in either
+    # makes the two answers differ.
+    days = pa.array([today - timedelta(days=back) for back in range(30)], pa.date32())
+    in_window = rows.filter(pc.is_in(rows["tx_date"], value_set=days))
+    totals = in_window.group_by("customer_id").aggregate([("amount", "sum")])
     ranked = sorted(
         zip(totals["customer_id"].to_pylist(), totals["amount_sum"].to_pylist(), strict=True),
         key=lambda pair: (-pair[1], pair[0]),
