@@ -8,6 +8,10 @@
 - moto records a stack's termination protection but neither enforces it nor lets it be
   turned off (``UpdateTerminationProtection``). ``termination_protection`` adds both, as
   CloudFormation behaves.
+- moto has none of the S3 Tables maintenance calls. ``maintenance_answers`` gives a client
+  whose calls are answered by ``botocore.stub.Stubber`` (which checks each request against
+  the service's model) with the shapes S3 Tables documents: a job that ``Failed`` comes with
+  its ``failureMessage``.
 - moto records Athena queries but does not run them. ``athena_runs_on`` gives it a SQL engine:
   each query is run by DuckDB (``LocalQueries``, which translates Athena SQL as it does for
   ``banklake query``) over a local lakehouse loaded from the same landing files.
@@ -15,15 +19,19 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pyarrow as pa
 import pytest
+from botocore.stub import Stubber
 from cfnlint.decode import decode_str
 from moto.athena.models import AthenaBackend, QueryResults
 from moto.cloudformation.exceptions import ValidationError
@@ -32,7 +40,9 @@ from moto.cloudformation.responses import CloudFormationResponse
 from moto.core.responses import ActionResult
 
 from banklake.aws.session import AwsTarget
+from banklake.contracts import TABLES
 from banklake.lakehouse.catalog import Lakehouse
+from banklake.lakehouse.policy import COMPACTION, JOBS, SNAPSHOT_MANAGEMENT
 from banklake.verify.query import LocalQueries
 
 _NO_VALUE = object()
@@ -214,6 +224,74 @@ _CREATORS = {
     "AWS::Athena::WorkGroup": _work_group,
     "AWS::S3::BucketPolicy": _bucket_policy,
 }
+
+
+def maintenance_answers(
+    target: AwsTarget,
+    table_bucket_arn: str,
+    *,
+    disabled: tuple[str, ...] = (),
+    failed: dict[str, tuple[str, str]] | None = None,
+) -> Any:
+    """An s3tables client whose maintenance calls are stubbed, one table after another: with
+    compaction off on the ``disabled`` tables (enabled again by ``--fix``), and, in ``failed``,
+    a table's job that ``Failed`` with its message."""
+    client = boto3.client("s3tables", region_name=target.region_name)
+    stub = Stubber(client)
+    for contract in TABLES:
+        where = {"tableBucketARN": table_bucket_arn, "namespace": "analytics_db"}
+        where["name"] = contract.name
+        arn = f"{table_bucket_arn}/table/{contract.name}"
+        configuration = {
+            COMPACTION: {
+                "status": "disabled" if contract.name in disabled else "enabled",
+                "settings": {COMPACTION: {"targetFileSizeMB": 512, "strategy": "auto"}},
+            },
+            SNAPSHOT_MANAGEMENT: {
+                "status": "enabled",
+                "settings": {
+                    SNAPSHOT_MANAGEMENT: {"minSnapshotsToKeep": 1, "maxSnapshotAgeHours": 120}
+                },
+            },
+        }
+        stub.add_response(
+            "get_table_maintenance_configuration",
+            {"tableARN": arn, "configuration": copy.deepcopy(configuration)},
+            where,
+        )
+        if contract.name in disabled:
+            stub.add_response(
+                "put_table_maintenance_configuration",
+                {},
+                {
+                    **where,
+                    "type": COMPACTION,
+                    "value": {
+                        "status": "enabled",
+                        "settings": {COMPACTION: {"targetFileSizeMB": 512}},
+                    },
+                },
+            )
+            configuration[COMPACTION]["status"] = "enabled"
+            stub.add_response(
+                "get_table_maintenance_configuration",
+                {"tableARN": arn, "configuration": configuration},
+                where,
+            )
+        statuses: dict[str, dict[str, Any]] = {job: {"status": "Not_Yet_Run"} for job in JOBS}
+        if contract.name in (failed or {}):
+            job, message = (failed or {})[contract.name]
+            statuses[job] = {
+                "status": "Failed",
+                "lastRunTimestamp": datetime(2026, 11, 30, 4, 0, tzinfo=UTC),
+                "failureMessage": message,
+            }
+        stub.add_response(
+            "get_table_maintenance_job_status", {"tableARN": arn, "status": statuses}, where
+        )
+    stub.activate()
+    return client, stub
+
 
 _ATHENA_TYPES = (
     (pa.types.is_integer, "bigint"),

@@ -1,23 +1,24 @@
 """deploy → upload → run → verify → report → destroy, as a user runs it, against a moto server.
 
-moto lacks some of what the flow touches; ``stand_ins`` says how each gap is filled. The S3
-Tables maintenance calls, which moto lacks too, are answered by ``botocore.stub.Stubber``,
-which still checks each request against the service's model.
+moto lacks some of what the flow touches; ``stand_ins`` says how each gap is filled, the S3
+Tables maintenance calls among them.
 """
 
 from __future__ import annotations
 
-import copy
 import json
 import shutil
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import Stubber
-from tests.aws.stand_ins import athena_runs_on, create_skipped_resources, termination_protection
+from tests.aws.stand_ins import (
+    athena_runs_on,
+    create_skipped_resources,
+    maintenance_answers,
+    termination_protection,
+)
 from typer.testing import CliRunner
 
 from banklake.aws import cli as aws_cli
@@ -27,8 +28,7 @@ from banklake.aws.session import AwsTarget
 from banklake.aws.stack import StackOutputs
 from banklake.cli import app
 from banklake.config import load_settings
-from banklake.contracts import TABLES
-from banklake.lakehouse.policy import COMPACTION, JOBS, SNAPSHOT_MANAGEMENT
+from banklake.lakehouse.policy import COMPACTION
 from banklake.pipeline import run
 from banklake.verify.checks import verify as verify_locally
 
@@ -47,61 +47,6 @@ def banklake(endpoint: str, *args: str | Path, region: str = REGION) -> Any:
     result = runner.invoke(app, command)
     assert result.exit_code == 0, result.stderr + result.stdout
     return json.loads(result.stdout) if result.stdout.strip() else None
-
-
-def maintenance_answers(
-    target: AwsTarget, table_bucket_arn: str, *, disabled: tuple[str, ...] = ()
-) -> Any:
-    """An s3tables client whose maintenance calls are stubbed, one table after another."""
-    client = boto3.client("s3tables", region_name=target.region_name)
-    stub = Stubber(client)
-    for contract in TABLES:
-        where = {"tableBucketARN": table_bucket_arn, "namespace": "analytics_db"}
-        where["name"] = contract.name
-        arn = f"{table_bucket_arn}/table/{contract.name}"
-        configuration = {
-            COMPACTION: {
-                "status": "disabled" if contract.name in disabled else "enabled",
-                "settings": {COMPACTION: {"targetFileSizeMB": 512, "strategy": "auto"}},
-            },
-            SNAPSHOT_MANAGEMENT: {
-                "status": "enabled",
-                "settings": {
-                    SNAPSHOT_MANAGEMENT: {"minSnapshotsToKeep": 1, "maxSnapshotAgeHours": 120}
-                },
-            },
-        }
-        stub.add_response(
-            "get_table_maintenance_configuration",
-            {"tableARN": arn, "configuration": copy.deepcopy(configuration)},
-            where,
-        )
-        if contract.name in disabled:
-            stub.add_response(
-                "put_table_maintenance_configuration",
-                {},
-                {
-                    **where,
-                    "type": COMPACTION,
-                    "value": {
-                        "status": "enabled",
-                        "settings": {COMPACTION: {"targetFileSizeMB": 512}},
-                    },
-                },
-            )
-            configuration[COMPACTION]["status"] = "enabled"
-            stub.add_response(
-                "get_table_maintenance_configuration",
-                {"tableARN": arn, "configuration": configuration},
-                where,
-            )
-        stub.add_response(
-            "get_table_maintenance_job_status",
-            {"tableARN": arn, "status": {job: {"status": "Not_Yet_Run"} for job in JOBS}},
-            where,
-        )
-    stub.activate()
-    return client, stub
 
 
 @pytest.fixture
@@ -230,6 +175,27 @@ def test_deploy_upload_run_verify_report_destroy(
     assert "Test 3: automatic compaction enabled" in markdown
     assert "a second Athena query" in markdown
     assert f"Glue job banklake-etl, last run {finished['run_id']}: SUCCEEDED." in markdown
+
+    # S3 Tables says a table's compaction Failed: Test 3 fails alone, naming the job and why.
+    reason = "The table's data files could not be read: access to the KMS key was denied"
+    client, stub = maintenance_answers(
+        target, table_bucket, failed={"enriched_transactions": (COMPACTION, reason)}
+    )
+    stubbed_maintenance["s3tables"] = client
+    with athena_runs_on(settings.lakehouse, "banking-lakehouse"):
+        failed_job = runner.invoke(
+            app, ["aws", "verify", "--region", REGION, "--endpoint-url", aws, "--json"]
+        )
+    stub.assert_no_pending_responses()
+    assert failed_job.exit_code == 1, failed_job.stderr
+    checks = json.loads(failed_job.stdout)["checks"]
+    assert [check["passed"] for check in checks] == [True, True, False]
+    assert checks[2]["details"]["failed_jobs"] == ["enriched_transactions.icebergCompaction"]
+    assert checks[2]["details"]["problems"] == [
+        f"enriched_transactions.icebergCompaction Failed: {reason}"
+    ]
+    status = checks[2]["details"]["tables"]["enriched_transactions"]["jobs"][COMPACTION]
+    assert (status["status"], status["failure_message"]) == ("Failed", reason)
 
     # A file changed in the bucket after the load: Test 1 says which one, and fails.
     changed_key = max(k for k in first["uploaded"] if k.startswith("landing/transactions/"))

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,8 +16,10 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import DataScan, Table
 
 from banklake.config import MaintenancePolicy, Settings
-from banklake.contracts import ENRICHED_TRANSACTIONS
+from banklake.contracts import ENRICHED_TRANSACTIONS, SILVER_TRANSACTIONS
 from banklake.engines.embedded import rewrite_data_files
+from banklake.errors import StorageError
+from banklake.faults import FAIL_AT
 from banklake.lakehouse.catalog import Lakehouse, local_path, set_properties
 from banklake.lakehouse.maintenance import (
     compact,
@@ -22,9 +28,10 @@ from banklake.lakehouse.maintenance import (
     referenced_files,
     remove_unreferenced_files,
 )
-from banklake.lakehouse.policy import policy_properties
+from banklake.lakehouse.policy import JOBS, job_status, policy_properties
 from banklake.pipeline import RunResult
 from banklake.pipeline import maintain as maintain_lakehouse
+from banklake.verify.checks import maintenance as maintenance_check
 
 LATER = datetime.now(UTC) + timedelta(days=30)
 
@@ -158,3 +165,116 @@ def test_maintain_records_policy_and_job_evidence(settings: Settings, loaded: Ru
     for job in ("icebergCompaction", "icebergSnapshotManagement", "icebergUnreferencedFileRemoval"):
         assert props[f"banklake.maintenance.job.{job}.status"] == "Successful"
         assert "->" in props[f"banklake.maintenance.job.{job}.summary"]
+
+
+def _losing_a_file(table: Table, files: list[DataFile]) -> list[DataFile]:
+    """A fault: the rewrite leaves out a file's rows, so compaction must fail and commit nothing."""
+    return rewrite_data_files(table, files[1:])
+
+
+def test_a_job_that_raises_is_recorded_failed_and_the_other_jobs_still_run(gold: Table) -> None:
+    before, data = _content(gold), local_path(gold.location()) / "data"
+    parquet = sorted(data.rglob("*.parquet"))
+    stray = data / "left-by-a-crash.parquet"
+    stray.write_bytes(b"not referenced by any snapshot")
+    month_ago = (LATER - timedelta(days=60)).timestamp()
+    os.utime(stray, (month_ago, month_ago))
+
+    results = {result.job: result for result in maintain(gold, _losing_a_file, now=LATER)}
+
+    message = "RuntimeError: compaction changed the row count; nothing was committed"
+    compaction = results["icebergCompaction"]
+    assert (compaction.status, compaction.failure_message) == ("Failed", message)
+    # The data and its files are as they were: nothing of the failed rewrite is left.
+    assert _content(gold).equals(before)
+    assert sorted(data.rglob("*.parquet")) == parquet
+    # Snapshot expiry and the removal ran all the same, each on its own.
+    assert results["icebergSnapshotManagement"].status == "Successful"
+    assert len(gold.metadata.snapshots) == 1
+    assert results["icebergUnreferencedFileRemoval"].status == "Successful"
+    assert not stray.exists()
+    recorded = job_status(gold.properties, "icebergCompaction")
+    assert (recorded["status"], recorded["failure_message"]) == ("Failed", message)
+    assert recorded["summary"] == message
+
+    check = maintenance_check({"enriched_transactions": gold})
+    assert not check.passed
+    assert check.details["failed_jobs"] == ["enriched_transactions.icebergCompaction"]
+    assert check.details["problems"] == [
+        f"enriched_transactions.icebergCompaction Failed: {message}"
+    ]
+
+    # The next run that succeeds clears the failure, and Test 3 passes again.
+    maintain(gold, rewrite_data_files, now=LATER)
+    assert {job_status(gold.properties, job)["failure_message"] for job in JOBS} == {""}
+    assert maintenance_check({"enriched_transactions": gold}).passed
+
+
+def test_a_refusing_storage_stops_maintenance_with_one_message_and_records_it(
+    gold: Table,
+) -> None:
+    before, snapshots = _content(gold), len(gold.metadata.snapshots)
+
+    def disk_full(table: Table, files: list[DataFile]) -> list[DataFile]:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(local_path(table.location())))
+
+    with pytest.raises(StorageError, match="no space left on device") as stopped:
+        maintain(gold, disk_full, now=LATER)
+    assert str(stopped.value).endswith(
+        "the data of analytics_db.enriched_transactions is unchanged; run `banklake maintain` again"
+    )
+    gold.refresh()
+    assert _content(gold).equals(before)
+    assert len(gold.metadata.snapshots) == snapshots  # expiry did not run on a refusing disk
+    recorded = job_status(gold.properties, "icebergCompaction")
+    assert (recorded["status"], recorded["failure_message"]) == ("Failed", str(stopped.value))
+
+
+def _banklake(
+    settings: Settings, *args: str, fail_at: str = ""
+) -> subprocess.CompletedProcess[str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BANKLAKE_")}
+    if fail_at:
+        env[FAIL_AT] = fail_at
+    command = [sys.executable, "-m", "banklake", *args, "--lakehouse", str(settings.lakehouse)]
+    command += ["--landing", str(settings.landing), "--reports", str(settings.reports)] * (
+        args[0] == "verify"
+    )
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_maintain_says_which_job_failed_and_verify_fails_test_3(
+    settings: Settings, gold: Table
+) -> None:
+    before = _content(gold)
+    # A fault: the compaction's first data file cannot be written (an I/O error, not a full disk).
+    failed = _banklake(settings, "maintain", fail_at="data-file-written:EIO")
+
+    assert failed.returncode == 2, failed.stderr
+    assert "Traceback" not in failed.stderr
+    (line,) = failed.stderr.strip().splitlines()
+    assert re.fullmatch(
+        r"error: analytics_db\.enriched_transactions: icebergCompaction Failed: OSError: "
+        r"\[Errno 5\] Input/output error: '/\S+'; the table's data is unchanged; once that is "
+        r"fixed, run `banklake maintain` again \(Test 3 fails until then\)",
+        line,
+    )
+    gold.refresh()
+    assert _content(gold).equals(before)
+    jobs = {job: job_status(gold.properties, job)["status"] for job in JOBS}
+    assert jobs == {
+        "icebergCompaction": "Failed",
+        "icebergSnapshotManagement": "Successful",
+        "icebergUnreferencedFileRemoval": "Successful",
+    }
+    # The other tables were maintained as usual.
+    other = Lakehouse.local(settings.lakehouse, settings.namespace).table(SILVER_TRANSACTIONS)
+    assert {job_status(other.properties, job)["status"] for job in JOBS} == {"Successful"}
+
+    verified = _banklake(settings, "verify")
+    assert verified.returncode == 1, verified.stderr
+    assert "FAIL  Test 3" in verified.stdout
+    assert re.search(
+        r"enriched_transactions\.icebergCompaction Failed: OSError: \[Errno 5\] Input/output",
+        verified.stdout,
+    )

@@ -235,21 +235,14 @@ def maintenance(
             "strategy": compaction_settings.get("strategy"),
             "min_snapshots_to_keep": snapshot_settings.get("minSnapshotsToKeep"),
             "max_snapshot_age_hours": snapshot_settings.get("maxSnapshotAgeHours"),
-            "jobs": {
-                name: {
-                    "status": statuses.get(name, {}).get("status", "Not_Yet_Run"),
-                    "last_run": str(statuses.get(name, {}).get("lastRunTimestamp", "")),
-                    "summary": statuses.get(name, {}).get("failureMessage", ""),
-                }
-                for name in JOBS
-            },
+            "jobs": {name: _job_status(statuses.get(name, {})) for name in JOBS},
         }
-    failed = [
-        f"{name}.{job_name}"
+    failed = {
+        f"{name}.{job_name}": status["failure_message"]
         for name, table in per_table.items()
         for job_name, status in table["jobs"].items()
         if status["status"] == "Failed"
-    ]
+    }
     last_run = job.latest(target, stack)
     enabled = all(t["compaction"] == "enabled" for t in per_table.values())
     return Check(
@@ -258,11 +251,23 @@ def maintenance(
         passed=enabled and not failed,
         details={
             "tables": per_table,
-            "failed_jobs": failed,
+            "failed_jobs": list(failed),
+            "problems": [f"{job} Failed: {message}" for job, message in failed.items()],
             "enabled_now": fixed,
             "glue_job": last_run.to_dict() if last_run else None,
         },
     )
+
+
+def _job_status(answer: dict[str, Any]) -> dict[str, str]:
+    """One job of GetTableMaintenanceJobStatus, keyed as the local tables record it."""
+    message = str(answer.get("failureMessage", ""))
+    return {
+        "status": str(answer.get("status", "Not_Yet_Run")),
+        "last_run": str(answer.get("lastRunTimestamp", "")),
+        "summary": message,  # S3 Tables gives no summary; a failure's message stands in
+        "failure_message": message,
+    }
 
 
 def enable_compaction(target: AwsTarget, where: dict[str, str], target_mb: int) -> None:

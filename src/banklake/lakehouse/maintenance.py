@@ -5,6 +5,14 @@ other two itself, the way Iceberg's Spark procedures do: compaction rewrites a p
 files into files near the target size in one atomic commit; unreferenced-file removal deletes
 files under the table that no retained snapshot or metadata version references, once they are
 older than a safety window (a younger one may belong to a commit still in flight).
+
+A job that raises is recorded as ``Failed`` with its message (S3 Tables' ``failureMessage``),
+and the jobs after it still run, as S3 Tables runs its three independently. That is safe: a
+failed compaction committed nothing (its new files are deleted), or, if its commit landed after
+all, the same rows; expiry never removes the current snapshot; and the removal keeps every file
+a retained snapshot references and every file younger than the window, a failed job's leftovers
+among them. Storage that refuses writes (full, read-only) stops the command instead: the next
+job's writes, and the record, would be refused too.
 """
 
 from __future__ import annotations
@@ -18,8 +26,9 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 
 from banklake.config import MaintenancePolicy
+from banklake.errors import BanklakeError
 from banklake.faults import crash_point
-from banklake.lakehouse.catalog import local_path, storage_errors
+from banklake.lakehouse.catalog import local_path, storage_errors, storage_problem
 from banklake.lakehouse.policy import (
     COMPACTION,
     SNAPSHOT_MANAGEMENT,
@@ -34,37 +43,95 @@ SMALL_FILE_SHARE = 0.75
 Rewriter = Callable[[Table, list[DataFile]], list[DataFile]]
 
 
+# A failure message is kept short: it is a table property, and one line of `banklake maintain`.
+MAX_FAILURE_MESSAGE = 1000
+
+
 @dataclass(frozen=True)
 class JobResult:
     job: str
     status: JobStatus
-    before: int
-    after: int
+    before: int | None  # None: a Failed job's counts are not known
+    after: int | None
     detail: str
+    failure_message: str = ""  # S3 Tables' failureMessage: why a Failed job stopped
+
+    @classmethod
+    def failed(cls, job: str, detail: str, message: str) -> JobResult:
+        return cls(job, "Failed", None, None, detail, message[:MAX_FAILURE_MESSAGE])
 
     @property
     def summary(self) -> str:
+        if self.status == "Failed":
+            return self.failure_message
         return f"{self.detail}: {self.before} -> {self.after}"
+
+
+def failure_message(error: BaseException, text: str | None = None) -> str:
+    """Why a job stopped (``text``, by default the error's own), in one line; an error of a
+    library is named by its type."""
+    text = " ".join((str(error) if text is None else text).split())
+    if isinstance(error, BanklakeError):
+        return text
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def evidence(results: list[JobResult], now: datetime) -> dict[str, str]:
+    """Each job's outcome as the table properties that record it."""
+    recorded: dict[str, str] = {}
+    for result in results:
+        recorded |= job_properties(
+            result.job, result.status, now, result.summary, result.failure_message
+        )
+    return recorded
+
+
+def record(table: Table, results: list[JobResult], now: datetime) -> None:
+    with table.transaction() as transaction:
+        transaction.set_properties(evidence(results, now))
 
 
 def maintain(table: Table, rewrite: Rewriter, now: datetime | None = None) -> list[JobResult]:
     """Run the three jobs on ``table`` under its own policy and record each outcome on it."""
     now = now or datetime.now(UTC)
     policy = policy_from_properties(table.properties)
+    jobs: list[tuple[str, str, Callable[[], JobResult]]] = [
+        (COMPACTION, "data files", lambda: compact(table, policy, rewrite)),
+        (SNAPSHOT_MANAGEMENT, "snapshots", lambda: expire_snapshots(table, policy, now)),
+        (UNREFERENCED_FILE_REMOVAL, "files", lambda: remove_unreferenced_files(table, policy, now)),
+    ]
+    where = local_path(table.location())
     # Every job keeps the table's data as it is, whatever stops it.
     outcome = f"the data of {'.'.join(table.name())} is unchanged; run `banklake maintain` again"
-    with storage_errors(local_path(table.location()), outcome):
-        results = [
-            compact(table, policy, rewrite),
-            expire_snapshots(table, policy, now),
-            remove_unreferenced_files(table, policy, now),
-        ]
-        evidence: dict[str, str] = {}
-        for result in results:
-            evidence |= job_properties(result.job, result.status, now, result.summary)
-        with table.transaction() as transaction:
-            transaction.set_properties(evidence)
+    results: list[JobResult] = []
+    for job, detail, run in jobs:
+        try:
+            if _any_failed(results):
+                table.refresh()  # a failed commit may have left this view of the table behind
+            results.append(run())
+        except Exception as error:
+            refused = storage_problem(error, where, outcome)
+            results.append(JobResult.failed(job, detail, failure_message(refused or error)))
+            if refused is not None:
+                _record_if_possible(table, results, now)
+                raise refused from None
+    with storage_errors(where, outcome):
+        if _any_failed(results):
+            table.refresh()
+        record(table, results, now)
     return results
+
+
+def _any_failed(results: list[JobResult]) -> bool:
+    return any(result.status == "Failed" for result in results)
+
+
+def _record_if_possible(table: Table, results: list[JobResult], now: datetime) -> None:
+    try:
+        table.refresh()
+        record(table, results, now)
+    except Exception:
+        return  # the error that stopped the jobs is the one to report
 
 
 def _live_files(table: Table) -> list[DataFile]:

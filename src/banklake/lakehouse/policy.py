@@ -59,11 +59,16 @@ def policy_from_properties(properties: Mapping[str, str]) -> MaintenancePolicy:
     )
 
 
-def job_properties(job: str, status: JobStatus, ran_at: datetime, summary: str) -> dict[str, str]:
+def job_properties(
+    job: str, status: JobStatus, ran_at: datetime, summary: str, failure_message: str = ""
+) -> dict[str, str]:
+    """A job's outcome as S3 Tables' GetTableMaintenanceJobStatus gives it: a ``Failed`` job
+    has its ``failureMessage``. Every run writes all four, so a success clears an old failure."""
     return {
         f"{PREFIX}job.{job}.status": status,
         f"{PREFIX}job.{job}.last-run": ran_at.isoformat(timespec="seconds"),
         f"{PREFIX}job.{job}.summary": summary,
+        f"{PREFIX}job.{job}.failure-message": failure_message,
     }
 
 
@@ -72,4 +77,5 @@ def job_status(properties: Mapping[str, str], job: str) -> dict[str, str]:
         "status": properties.get(f"{PREFIX}job.{job}.status", "Not_Yet_Run"),
         "last_run": properties.get(f"{PREFIX}job.{job}.last-run", ""),
         "summary": properties.get(f"{PREFIX}job.{job}.summary", ""),
+        "failure_message": properties.get(f"{PREFIX}job.{job}.failure-message", ""),
     }

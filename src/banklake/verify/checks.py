@@ -404,17 +404,21 @@ def maintenance(tables: dict[str, Table]) -> Check:
             "jobs": {job: job_status(properties, job) for job in JOBS},
         }
     enabled = all(t["compaction"] == "enabled" for t in per_table.values())
-    failed = [
-        f"{name}.{job}"
+    failed = {
+        f"{name}.{job}": status["failure_message"]
         for name, t in per_table.items()
         for job, status in t["jobs"].items()
         if status["status"] == "Failed"
-    ]
+    }
     return Check(
         "maintenance",
         "Test 3: automatic compaction enabled, maintenance evidence recorded",
         passed=enabled and not failed,
-        details={"tables": per_table, "failed_jobs": failed},
+        details={
+            "tables": per_table,
+            "failed_jobs": list(failed),
+            "problems": [f"{job} Failed: {message}" for job, message in failed.items()],
+        },
     )
 
 
