@@ -286,18 +286,12 @@ def _cascade(
     """Add the lookup rules transactions fail to their records (or give them one)."""
     by_line = {r["line"]: r for r in records}
 
-    def fail(row: int, rule: str, cause: Cause | None) -> None:
+    def fail(row: int, tx_id: str, rule: str, cause: Cause | None) -> None:
         found = by_line.get(first_line + row)
         if found is None:
             assert cause is not None  # a row with no defect of its own fails by another's
             found = _record(
-                TRANSACTIONS.name,
-                file,
-                first_line + row,
-                table["tx_id"][row].as_py(),
-                cause["kind"],
-                "quarantined",
-                [],
+                TRANSACTIONS.name, file, first_line + row, tx_id, cause["kind"], "quarantined", []
             )
             records.append(found)
         found["outcome"] = "quarantined"
@@ -306,18 +300,26 @@ def _cascade(
             found["cause"] = cause
 
     failing, accounts = lookups.failing(latest)
-    for row in np.flatnonzero(pc.is_in(table["account_id"], accounts).to_numpy(False)).tolist():
+    hits = np.flatnonzero(pc.is_in(table["account_id"], accounts).to_numpy(False))
+    # Only the few rows that fail are read into Python.
+    found_rows = zip(
+        hits.tolist(),
+        table["tx_id"].take(hits).to_pylist(),
+        table["account_id"].take(hits).to_pylist(),
+        strict=True,
+    )
+    for row, tx_id, account in found_rows:
         found = by_line.get(first_line + row)
         if found is None or found["kind"] not in _UNDATED:
-            fail(row, *failing[table["account_id"][row].as_py()])
+            fail(row, tx_id, *failing[account])
     # A future timestamp is looked up on its own date, after the last day.
     for found in [r for r in records if r["kind"] == FUTURE]:
         row = found["line"] - first_line
         account = table["account_id"][row].as_py()
         if account in lookups.latest:
-            fail(row, *lookups.latest[account])
+            fail(row, found["key"], *lookups.latest[account])
         elif account not in lookups.current:
-            fail(row, "tx_account_known", None)
+            fail(row, found["key"], "tx_account_known", None)
     return sorted(records, key=lambda r: r["line"])
 
 
@@ -405,8 +407,10 @@ class _Written:
 
 def in_catalogue_order(rule_ids: list[str]) -> list[str]:
     """Rule ids as the quarantine lists them: errors, then warnings, each in catalogue order."""
-    position = {rule.id: (rule.severity is Severity.WARN, i) for i, rule in enumerate(RULES)}
-    return sorted(set(rule_ids), key=lambda rule_id: position[rule_id])
+    return sorted(set(rule_ids), key=_POSITION.__getitem__)
+
+
+_POSITION = {rule.id: (rule.severity is Severity.WARN, i) for i, rule in enumerate(RULES)}
 
 
 def orphan_accounts(
