@@ -24,20 +24,35 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from banklake.bronze.landing import dimension_file_name, transactions_file_name
-from banklake.contracts import ACCOUNTS, CUSTOMERS, ENTITIES, KNOWN_COUNTRIES, TRANSACTIONS, Entity
+from banklake.contracts import (
+    ACCOUNTS,
+    CUSTOMERS,
+    ENTITIES,
+    KNOWN_COUNTRIES,
+    MALFORMED_ROW_RULE,
+    RULES,
+    TRANSACTIONS,
+    Entity,
+)
 from banklake.errors import UsageError
 from banklake.generate.defects import (
+    ACCOUNT_DEFECTS,
     CUSTOMER_DEFECTS,
+    EARLIER_SNAPSHOT,
+    LATE_CUSTOMER,
     MANIFEST_NAME,
+    ORPHAN,
     TRANSACTION_DEFECTS,
-    DefectKind,
     Injected,
+    Lookups,
+    Record,
     file_defects,
     inject,
+    inject_snapshot,
     orphan_accounts,
     truncate_lines,
 )
-from banklake.generate.history import lifecycle
+from banklake.generate.history import Lifecycle, lifecycle
 
 CHUNK_ROWS = 1_000_000
 MAX_DAYS = 3660  # ten years of daily files: more is a typo, and would take hours
@@ -210,36 +225,15 @@ def generate(
             _rng(spec, _STREAM_HISTORY), spec.days, spec.customers, spec.accounts, _COUNTRIES
         )
     orphans = _orphans(spec, account_ids)
-    records: list[dict[str, object]] = []
-    customer_paths, account_paths = [], []
-    snapshot_days = range(spec.days) if life else [spec.days - 1]
-    for index in snapshot_days:
-        day = spec.business_days[index]
-        name = dimension_file_name(CUSTOMERS, day)
-        table = life.customers_on(customers, index) if life else customers
-        if index == spec.days - 1:  # value defects go into the latest snapshot
-            injected = _with_defects(
-                spec, table, CUSTOMER_DEFECTS, f"{CUSTOMERS.folder}/{name}", (0,)
-            )
-            table = injected.table
-            records += injected.records
-        customer_paths.append(
-            _write(landing / CUSTOMERS.folder / name, CUSTOMERS, [Injected(table, [], [])])
-        )
-        name = dimension_file_name(ACCOUNTS, day)
-        table = life.accounts_on(accounts, balance_cents, index, _money) if life else accounts
-        table, orphaned = orphan_accounts(table, orphans, f"{ACCOUNTS.folder}/{name}")
-        records += orphaned
-        account_paths.append(
-            _write(landing / ACCOUNTS.folder / name, ACCOUNTS, [Injected(table, [], [])])
-        )
+    dimensions = _write_snapshots(spec, landing, customers, accounts, balance_cents, life, orphans)
+    lookups, last = dimensions.lookups, spec.days - 1
     activity = _rng(spec, _STREAM_ACTIVITY).lognormal(0.0, 1.2, spec.accounts)
     activity /= activity.sum()
     day_counts = _day_counts(spec)
     first_tx = np.concatenate([[1], 1 + np.cumsum(day_counts)[:-1]])
 
     # Only the manifest records are kept, never the chunks: memory stays bounded.
-    found: dict[int, list[dict[str, object]]] = {}
+    found: dict[int, list[Record]] = {}
 
     def write_day(index: int) -> Path:
         day = spec.business_days[index]
@@ -258,7 +252,7 @@ def generate(
             file = f"{TRANSACTIONS.folder}/{name}"
             for chunk, table in enumerate(chunks):
                 injected = _with_defects(
-                    spec, table, TRANSACTION_DEFECTS, file, (1, index, chunk), line, orphans
+                    spec, table, file, (1, index, chunk), line, lookups, index == last
                 )
                 records.extend(injected.records)
                 line += table.num_rows
@@ -283,10 +277,57 @@ def generate(
     }
     manifest = None
     if spec.defect_rate > 0:
-        records += [record for index in sorted(found) for record in found[index]]
-        added, problems = file_defects(_rng(spec, _STREAM_DEFECTS, 2), landing, tx_paths)
-        manifest = _write_manifest(landing, spec, [*records, *added], problems)
-    return GeneratedFiles(customer_paths, account_paths, tx_paths, rows, manifest)
+        records = [*dimensions.records, *(r for index in sorted(found) for r in found[index])]
+        added, broken = file_defects(_rng(spec, _STREAM_DEFECTS, 2), landing, tx_paths)
+        files = [*dimensions.files, *broken]
+        manifest = _write_manifest(landing, spec, [*records, *added], files)
+    return GeneratedFiles(dimensions.customers, dimensions.accounts, tx_paths, rows, manifest)
+
+
+@dataclass
+class _Snapshots:
+    customers: list[Path]
+    accounts: list[Path]
+    records: list[Record] = field(default_factory=list)  # the manifest's rows
+    files: list[Record] = field(default_factory=list)  # and its whole files
+    lookups: Lookups | None = None  # what transactions find when they look up their account
+
+
+def _write_snapshots(
+    spec: GeneratorSpec,
+    landing: Path,
+    customers: pa.Table,
+    accounts: pa.Table,
+    balance_cents: np.ndarray,
+    life: Lifecycle | None,
+    orphans: pa.Array,
+) -> _Snapshots:
+    """The customers and accounts snapshots: the latest one, or one per day (``life``)."""
+    written = _Snapshots([], [])
+    last = spec.days - 1
+    for index in range(spec.days) if life else [last]:
+        day = spec.business_days[index]
+        customer_file = f"{CUSTOMERS.folder}/{dimension_file_name(CUSTOMERS, day)}"
+        account_file = f"{ACCOUNTS.folder}/{dimension_file_name(ACCOUNTS, day)}"
+        people = life.customers_on(customers, index) if life else customers
+        table = life.accounts_on(accounts, balance_cents, index, _money) if life else accounts
+        table, orphaned = orphan_accounts(table, orphans, account_file)
+        if index == last and spec.defect_rate > 0:  # value and key defects: the latest snapshot
+            latest = _dimension_defects(spec, people, table, orphans, customer_file, account_file)
+            written.lookups = latest.lookups
+            if life is None and spec.days > 1:
+                earlier, written.lookups = _joins_late(spec, customers, table, latest)
+                written.customers.append(
+                    _write_table(landing / earlier.file, CUSTOMERS, earlier.table)
+                )
+                written.files.append(earlier.entry)
+            people, table = latest.customers, latest.accounts
+            written.records += latest.records
+        else:
+            written.records += orphaned
+        written.customers.append(_write_table(landing / customer_file, CUSTOMERS, people))
+        written.accounts.append(_write_table(landing / account_file, ACCOUNTS, table))
+    return written
 
 
 def _orphans(spec: GeneratorSpec, account_ids: pa.Array) -> pa.Array:
@@ -300,38 +341,143 @@ def _orphans(spec: GeneratorSpec, account_ids: pa.Array) -> pa.Array:
 def _with_defects(
     spec: GeneratorSpec,
     table: pa.Table,
-    kinds: tuple[DefectKind, ...],
     file: str,
     stream: tuple[int, ...],
-    first_line: int = 2,
-    orphans: pa.Array | None = None,
+    first_line: int,
+    lookups: Lookups | None,
+    latest: bool,
 ) -> Injected:
     if spec.defect_rate <= 0:
         return Injected(table, [], [])
     rng = _rng(spec, _STREAM_DEFECTS, *stream)
-    entity = next(e for e in (CUSTOMERS, TRANSACTIONS) if file.startswith(f"{e.folder}/"))
     return inject(
-        table, kinds, spec.defect_rate, rng, entity.name, entity.key, file, first_line, orphans
+        table, TRANSACTION_DEFECTS, spec.defect_rate, rng, file, first_line, lookups, latest
     )
+
+
+@dataclass(frozen=True)
+class _Latest:
+    """The latest snapshots with their defects, and what the transactions' lookups find."""
+
+    customers: pa.Table
+    accounts: pa.Table
+    records: list[Record]
+    lookups: Lookups
+    touched: frozenset[str]  # customers with a defect, or whose row does not load
+
+
+def _dimension_defects(
+    spec: GeneratorSpec,
+    customers: pa.Table,
+    accounts: pa.Table,
+    orphans: pa.Array,
+    customer_file: str,
+    account_file: str,
+) -> _Latest:
+    """Defects in the latest snapshots: an account does not load if its own row fails, or if
+    its customer's does; then its transactions fail too."""
+    rate = spec.defect_rate
+    people = inject_snapshot(
+        customers, CUSTOMERS, CUSTOMER_DEFECTS, rate, _rng(spec, _STREAM_DEFECTS, 0), customer_file
+    )
+    owned = inject_snapshot(
+        accounts,
+        ACCOUNTS,
+        ACCOUNT_DEFECTS,
+        rate,
+        _rng(spec, _STREAM_DEFECTS, 4),
+        account_file,
+        frozenset(orphans.to_pylist()),
+        people.failed,
+    )
+    latest = {account: ("tx_account_known", cause) for account, cause in owned.failed.items()}
+    current = frozenset(accounts["account_id"].to_pylist()) - owned.failed.keys()
+    # A single snapshot holds on every day. Daily ones hold these defects in the latest only:
+    # before it, only the orphans are missing.
+    earlier = latest
+    if spec.snapshots == "daily":
+        earlier = {
+            account: ("tx_account_known", {"entity": ACCOUNTS.name, "key": account, "kind": ORPHAN})
+            for account in orphans.to_pylist()
+        }
+    touched = {str(r["key"]) for r in people.records} | people.failed.keys()
+    return _Latest(
+        people.table,
+        owned.table,
+        [*people.records, *owned.records],
+        Lookups(earlier, latest, current),
+        frozenset(touched),
+    )
+
+
+@dataclass(frozen=True)
+class _Earlier:
+    file: str
+    table: pa.Table
+    entry: Record
+
+
+def _joins_late(
+    spec: GeneratorSpec, customers: pa.Table, accounts: pa.Table, latest: _Latest
+) -> tuple[_Earlier, Lookups]:
+    """A customers snapshot of the first day without some customers that are clean in the
+    latest one: their accounts (in the latest snapshot) transact from the first day, and those
+    transactions have no customer on their date."""
+    ids = customers["customer_id"]
+    touched = pc.is_in(ids, pa.array(sorted(latest.touched), pa.string()))
+    chosen = _rng(spec, _STREAM_DEFECTS, 5).random(len(ids)) < spec.defect_rate / 3
+    late = pc.and_(pa.array(chosen), pc.invert(touched))
+    joined = set(ids.filter(late).to_pylist())
+    lookups = latest.lookups
+    earlier = dict(lookups.earlier)
+    for account, customer in zip(
+        accounts["account_id"].to_pylist(), accounts["customer_id"].to_pylist(), strict=True
+    ):
+        if customer in joined and account in lookups.current:
+            cause = {"entity": CUSTOMERS.name, "key": customer, "kind": LATE_CUSTOMER}
+            earlier[account] = ("tx_customer_known", cause)
+    file = f"{CUSTOMERS.folder}/{dimension_file_name(CUSTOMERS, spec.business_days[0])}"
+    entry: Record = {
+        "file": file,
+        "kind": EARLIER_SNAPSHOT,
+        "outcome": "loaded",
+        "without": sorted(joined),
+    }
+    table = customers.filter(pc.invert(late))
+    return _Earlier(file, table, entry), Lookups(earlier, lookups.latest, lookups.current)
 
 
 def _write_manifest(
     landing: Path,
     spec: GeneratorSpec,
-    records: list[dict[str, object]],
-    files: list[dict[str, object]],
+    records: list[Record],
+    files: list[Record],
 ) -> Path:
     path = landing / MANIFEST_NAME
     partial = path.with_name(f".{path.name}.partial")
+    reached = {rule for record in records for rule in record["rule_ids"]}
+    catalogue = [*(rule.id for rule in RULES), MALFORMED_ROW_RULE]
     document = {
         "seed": spec.seed,
         "defect_rate": spec.defect_rate,
+        # The rules some defect makes a row fail (all of them, once the data is big enough).
+        "rules_covered": [rule for rule in catalogue if rule in reached],
+        "rules_not_covered": [rule for rule in catalogue if rule not in reached],
         "defects": records,
         "files": files,
     }
-    partial.write_text(json.dumps(document, indent=1) + "\n")
+    fields = ",\n".join(f"{json.dumps(name)}: {_json(value)}" for name, value in document.items())
+    partial.write_text(f"{{\n{fields}\n}}\n")
     os.replace(partial, path)
     return path
+
+
+def _json(value: object) -> str:
+    """JSON, with a list of records one record a line: readable, and written by the C encoder
+    (an indented dump is pure Python, seconds at a million transactions)."""
+    if isinstance(value, list) and value and isinstance(value[0], dict):
+        return "[\n" + ",\n".join(map(json.dumps, value)) + "\n]"
+    return json.dumps(value)
 
 
 def _make_room(landing: Path, replace: bool) -> None:
@@ -559,3 +705,7 @@ def _write(path: Path, entity: Entity, chunks: Iterable[Injected]) -> Path:
             handle.write(truncate_lines(buffer.getvalue().to_pybytes(), chunk.truncated))
     os.replace(partial, path)
     return path
+
+
+def _write_table(path: Path, entity: Entity, table: pa.Table) -> Path:
+    return _write(path, entity, [Injected(table, [], [])])
