@@ -25,6 +25,7 @@ test: $(INSTALLED_DEV) spark-setup checkov-setup
 	$(BIN)/mypy
 	$(BIN)/pytest
 
+# 25 to 30 minutes on 2 cores; benchmarks/bench.py's docstring says what it measures and how.
 bench: $(INSTALLED_DEV) spark-setup
 	$(BIN)/python benchmarks/bench.py
 
