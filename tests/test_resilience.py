@@ -1,10 +1,10 @@
 """Crashes, full disks and concurrent writers on real Iceberg tables.
 
-A crash is a real SIGKILL of a real ``banklake`` process (``BANKLAKE_CRASH_AT`` names where);
-after it, every table must be readable, and the next run must converge to exactly the tables a
-clean run gives. A full disk is a write failing with ENOSPC at a named point
-(``BANKLAKE_FAIL_AT``), or a real tiny file system that fills; it must leave no staged file
-behind. Concurrent runs are real processes started together.
+A crash is a real SIGKILL of a real ``banklake`` process (``BANKLAKE_CRASH_AT`` names where;
+``test_crash_anywhere`` kills at random points); after it, every table must be readable, and
+the next run must converge to exactly the tables a clean run gives. A full disk is a write
+failing with ENOSPC at a named point (``BANKLAKE_FAIL_AT``), or a real tiny file system that
+fills; it must leave no staged file behind. Concurrent runs are real processes started together.
 """
 
 from __future__ import annotations
@@ -15,12 +15,14 @@ import re
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
 import pytest
+from pyiceberg.table import Table
 from tests import mounts
 from tests.engines.parity import RUN_COLUMNS
 
@@ -40,14 +42,16 @@ from banklake.pipeline import maintain, run
 def _content(settings: Settings) -> dict[str, list[dict[str, Any]]]:
     """Every table's rows, in a stable order, without the columns that differ between runs."""
     lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
-    content = {}
-    for name, table in lakehouse.tables().items():
-        rows = table.scan().to_arrow()
-        if name == "load_ledger":  # files hidden while "not landed yet" are recorded as ignored
-            rows = rows.filter(pc.not_equal(rows["status"], "ignored"))
-        rows = rows.drop_columns([c for c in rows.column_names if c in RUN_COLUMNS])
-        content[name] = sorted(rows.to_pylist(), key=repr)
-    return content
+    return {name: _rows(name, table) for name, table in lakehouse.tables().items()}
+
+
+def _rows(name: str, table: Table) -> list[dict[str, Any]]:
+    """One table's rows as ``_content`` compares them."""
+    rows = table.scan().to_arrow()
+    if name == "load_ledger":  # files hidden while "not landed yet" are recorded as ignored
+        rows = rows.filter(pc.not_equal(rows["status"], "ignored"))
+    rows = rows.drop_columns([c for c in rows.column_names if c in RUN_COLUMNS])
+    return sorted(rows.to_pylist(), key=repr)
 
 
 def _unreferenced_data_files(settings: Settings) -> list[str]:
@@ -61,18 +65,27 @@ def _unreferenced_data_files(settings: Settings) -> list[str]:
 
 
 def _banklake(
-    settings: Settings, *args: str, crash_at: str | None = None, fail_at: str | None = None
+    settings: Settings,
+    *args: str,
+    crash_at: str | None = None,
+    fail_at: str | None = None,
+    extra_env: Mapping[str, str] | None = None,
+    under: Sequence[str] = (),
+    **popen: Any,
 ) -> subprocess.Popen[str]:
+    """``banklake ARGS`` as a real process (run ``under`` a wrapper command, when given)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("BANKLAKE_")}
+    env |= extra_env or {}
     if crash_at:
         env[CRASH_AT] = crash_at
     if fail_at:
         env[FAIL_AT] = fail_at
-    command = [sys.executable, "-m", "banklake", *args, "--lakehouse", str(settings.lakehouse)]
+    command = [*under, sys.executable, "-m", "banklake", *args]
+    command += ["--lakehouse", str(settings.lakehouse)]
     if args[0] != "maintain":
         command += ["--landing", str(settings.landing)]
     return subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
     )
 
 

@@ -15,6 +15,7 @@ S3 Tables refuses).
 
 from __future__ import annotations
 
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ import pyarrow.parquet as pq
 import sqlglot
 from pyiceberg.table import Table
 from pyspark import StorageLevel
+from pyspark.errors.exceptions.connect import SparkConnectGrpcException
 from pyspark.sql import DataFrame, DataFrameWriterV2, SparkSession
 from pyspark.sql import functions as F
 
@@ -219,8 +221,50 @@ def _writer(rows: DataFrame, name: str, summary: Mapping[str, str]) -> DataFrame
     return writer
 
 
+# Iceberg's exceptions for a commit that lost a race with another writer: the table's metadata
+# moved under it (CommitFailedException, once Iceberg's own retries are spent), or the other
+# writer's change conflicts with what the commit read (ValidationException: a file it replaces
+# is gone, say). Not CommitStateUnknownException: that commit may have landed.
+_LOST_RACE = frozenset(
+    {
+        "org.apache.iceberg.exceptions.CommitFailedException",
+        "org.apache.iceberg.exceptions.ValidationException",
+    }
+)
+_CAUSES = 16  # how deep to follow an exception's causes (a cycle ends there too)
+# Spark Connect 3.5 sends the outermost Java class's name as the error's reason, which PySpark
+# puts before the message: "(org.apache.iceberg.exceptions.ValidationException) Found ...".
+_CONNECT_REASON = re.compile(r"\(([\w$.]+)\) ")
+
+
 def _lost_race(error: Exception) -> bool:
-    return "ValidationException" in str(error) or "CommitFailed" in str(error)
+    """Whether ``error`` is a commit that lost a race with another writer, as the Java classes
+    of the exception and of its causes tell; never what a message says."""
+    return not _LOST_RACE.isdisjoint(_java_classes(error))
+
+
+def _java_classes(error: Exception) -> set[str]:
+    """The Java classes (and superclasses) of the throwable behind ``error`` and its causes.
+
+    Py4J raises a ``Py4JJavaError`` holding the throwable; PySpark turns some throwables (an
+    IllegalArgumentException, say) into its own exceptions, which keep it as ``_origin``.
+    """
+    if isinstance(error, SparkConnectGrpcException):
+        reason = _CONNECT_REASON.match(error.message or "")
+        return {reason.group(1)} if reason else set()
+    throwable = getattr(error, "java_exception", None)
+    if throwable is None:
+        throwable = getattr(error, "_origin", None)
+    names = set()
+    for _ in range(_CAUSES):
+        if throwable is None:
+            break
+        kind = throwable.getClass()
+        while kind is not None:
+            names.add(str(kind.getName()))
+            kind = kind.getSuperclass()
+        throwable = throwable.getCause()
+    return names
 
 
 def table_name(table: Table) -> str:
