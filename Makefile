@@ -20,6 +20,8 @@ demo: $(INSTALLED)
 	$(BIN)/banklake demo
 
 test: $(INSTALLED_DEV) spark-setup checkov-setup
+	@# tests/test_crash_anywhere.py kills runs at their N-th file-system write, seen by strace.
+	@command -v strace >/dev/null || $(APT_INSTALL) strace
 	$(BIN)/ruff check src tests benchmarks infra/checkov
 	$(BIN)/ruff format --check src tests benchmarks infra/checkov
 	$(BIN)/mypy
