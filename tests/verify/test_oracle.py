@@ -60,9 +60,9 @@ def test_test_1_terms_are_the_files_own(tmp_path: Path, seed: int) -> None:
 
 
 def _leaders(landing: Path) -> None:
-    """Credits that lead only where the window is wrong: one the day before the window, one a
-    day after its end, and namesakes whose credits lead only if they are merged. A credit on
-    the window's first day leads."""
+    """Credits that lead only where the window is wrong (one the day before it, one the day
+    after its end), one on its first day that leads, and two namesakes who lead the seed's
+    query only when their credits are added together."""
     first = END - timedelta(days=29)
     customers = (
         "CUST_900000001,Ada Twin,a1@example.com,UK\nCUST_900000002,Ada Twin,a2@example.com,UK\n"
