@@ -78,8 +78,9 @@ def test_maintenance_check_fails_when_compaction_is_disabled(
     check = verify(settings).checks[2]
     assert not check.passed
     assert check.details["tables"]["enriched_transactions"]["compaction"] == "disabled"
-    assert "enriched_transactions: compaction is disabled in its maintenance policy" in (
-        check.details["problems"]
+    assert (
+        "enriched_transactions: compaction is disabled in its maintenance policy"
+        in (check.details["problems"])
     )
 
 
