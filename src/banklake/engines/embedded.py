@@ -81,7 +81,11 @@ class EmbeddedEngine(Engine):
         files = [file for entity in ENTITIES for file in batch.of(entity)]
         loader = _BronzeLoader(self.connection)
         with self._memory(), ThreadPoolExecutor(max_workers=_READERS) as pool:
-            loads = list(pool.map(loader.load, files))
+            try:
+                loads = list(pool.map(loader.load, files))
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # the files not started yet stay unread
+                raise
         counts = [load for load in loads if isinstance(load, FileCount)]
         return counts, [load for load in loads if isinstance(load, RejectedFile)]
 
