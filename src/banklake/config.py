@@ -8,6 +8,7 @@ The file is ``./banklake.toml`` or the path in ``BANKLAKE_CONFIG``; nested value
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
@@ -26,6 +27,30 @@ from banklake.contracts import NAMESPACE
 from banklake.errors import UsageError
 
 DEFAULT_MAX_QUARANTINE_SHARE = 0.05
+# A size as DuckDB's memory_limit takes it: KB/MB/GB/TB are powers of 1000, KiB/MiB/... of 1024.
+_SIZE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([KMGT](?:iB|B)?)\s*", re.IGNORECASE)
+_UNITS = {"k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+_DEFAULT_MEMORY_CAP_MB = 4000
+_MIN_MEMORY_MB = 32  # below this DuckDB fails on a single sort or hash table
+
+
+def memory_bytes(size: str) -> int | None:
+    """The bytes a size like '2GB', '512MiB' or '2G' (as DuckDB reads it) stands for, or None."""
+    match = _SIZE.fullmatch(size)
+    if match is None:
+        return None
+    unit = match[2].lower()
+    scale = 2 ** (10 * (" kmgt".index(unit[0]))) if "i" in unit else _UNITS[unit[0]]
+    return int(float(match[1]) * scale)
+
+
+def default_memory_limit() -> str:
+    """A quarter of the machine's memory, at most 4 GB: room left for the OS, Arrow and others."""
+    try:
+        quarter_mb = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") // 4 // 10**6
+    except (ValueError, OSError):  # a platform without these names: the cap
+        quarter_mb = _DEFAULT_MEMORY_CAP_MB
+    return f"{min(quarter_mb, _DEFAULT_MEMORY_CAP_MB)}MB"
 
 
 class MaintenancePolicy(BaseModel):
@@ -73,6 +98,21 @@ class Settings(BaseSettings):
     max_quarantine_share: float = Field(DEFAULT_MAX_QUARANTINE_SHARE, ge=0, le=1)
     # How long a writer waits for another one to finish with the lakehouse before giving up.
     lock_timeout_seconds: float = Field(600, ge=0)
+    # The embedded engine's working memory (DuckDB's memory_limit): beyond it, DuckDB spills to
+    # a scratch folder in the lakehouse, so a batch's size does not decide the memory it takes.
+    memory_limit: str = Field(default_factory=default_memory_limit)
+
+    @field_validator("memory_limit")
+    @classmethod
+    def _memory_size(cls, value: str) -> str:
+        size = memory_bytes(value)
+        if size is None:
+            raise ValueError(
+                f"{value!r} is not a memory size; write a number and a unit, like '4GB' or '512MB'"
+            )
+        if size < _MIN_MEMORY_MB * 10**6:
+            raise ValueError(f"{value!r} is too little to run in; give at least {_MIN_MEMORY_MB}MB")
+        return value.strip()
 
     @field_validator("timezone")
     @classmethod

@@ -15,7 +15,7 @@ import csv
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,32 +58,92 @@ class FileRead:
 
 
 def read_file(file: LandedFile) -> FileRead:
-    """Read one landed file; raise ``LandingError`` (file, line, column) if it is not UTF-8 CSV
-    or cannot be decompressed.
+    """Read one landed file whole; raise ``LandingError`` (file, line, column) if it is not
+    UTF-8 CSV or cannot be decompressed (``FileStream`` reads it a part at a time)."""
+    stream = FileStream(file)
+    parts = list(stream)
+    rows = pa.concat_tables([bronze_schema(file.entity).empty_table(), *(p.rows for p in parts)])
+    if blank := stream.blank_lines():
+        rows = rows.filter(pc.invert(pc.is_in(rows[LINE_NUMBER], pa.array(blank, pa.int64()))))
+    malformed = pa.concat_tables([MALFORMED_SCHEMA.empty_table(), *(p.malformed for p in parts)])
+    return FileRead(rows, malformed)
 
-    The file is parsed on one thread, the only mode in which Arrow reports the line of a
-    rejected row; read several files at once to use more cores (``read_files``).
+
+class FileStream:
+    """One landed file's rows, read a block at a time: iterate it for ``FileRead`` parts.
+
+    Iterating raises ``LandingError`` (file, line, column) where the file turns out not to be
+    UTF-8 CSV or cannot be decompressed; parts already given are then not the whole file. The
+    file is parsed on one thread, the only mode in which Arrow reports the line of a rejected
+    row; read several files at once to use more cores. Blank lines read as rows of empty
+    fields, told apart from lines of only commas by the file's text: once every part is read,
+    ``blank_lines`` names those among the rows given, to be dropped.
     """
-    _install_quiet_hook()
-    try:
-        table, malformed = _parse(file)
-    except pa.ArrowInvalid as error:
-        raise _located(file, error) from None
-    total = table.num_rows + len(malformed)  # the records after the header, blank lines too
-    bad_lines = np.array([line for line, _ in malformed], dtype=np.int64)
-    good = np.ones(total, dtype=bool)
-    good[bad_lines - 2] = False
-    numbers = np.arange(2, total + 2)[good]
-    if (blank := _blank_rows(file, table, numbers, total + 1)) is not None:
-        table, numbers = table.filter(pa.array(~blank)), numbers[~blank]
-    rows = table.select(list(file.entity.source_columns))
-    rows = rows.append_column(SOURCE_FILE, _repeated(file.name, rows.num_rows))
-    rows = rows.append_column(LINE_NUMBER, pa.array(numbers))
-    bad = pa.table(
+
+    def __init__(self, file: LandedFile) -> None:
+        self.file = file
+        self.rows = 0  # the data rows read so far, well-formed (blank ones too) and malformed
+        self._next_line = 2  # the line number of the next record the parts have not covered
+        self._malformed: list[tuple[int, str]] = []  # reported by Arrow, not yet given
+        self._empty: list[int] = []  # lines of rows of only empty fields: blank, or commas
+
+    def __iter__(self) -> Iterator[FileRead]:
+        _install_quiet_hook()
+        if _header_only(self.file):
+            # Arrow cannot skip a header that no line break ends; the file holds no rows at all.
+            return
+        try:
+            with open_content(self.file.path) as content:
+                for batch in _csv_batches(self.file, content, self._malformed):
+                    yield self._part(pa.Table.from_batches([batch]))
+            yield self._part(bronze_schema(self.file.entity).empty_table())  # the rest rejected
+        except pa.ArrowInvalid as error:
+            raise _located(self.file, error) from None
+
+    def blank_lines(self) -> list[int]:
+        """The line numbers, among the rows given, of lines that were blank in the file."""
+        if not self._empty:
+            return []
+        blank = blank_lines(read_content(self.file.path), self._next_line - 1)
+        return sorted(set(blank).intersection(self._empty))
+
+    def _part(self, table: pa.Table) -> FileRead:
+        """The part of ``table``'s rows, numbered: the next lines no rejected row took."""
+        # Arrow parses ahead, so rejected rows of later parts may already have been reported.
+        self._malformed.sort()
+        rejected = np.array([line for line, _ in self._malformed], dtype=np.int64)
+        if table.num_rows:
+            span = np.arange(self._next_line, self._next_line + table.num_rows + len(rejected))
+            numbers = span[~np.isin(span, rejected)][: table.num_rows]
+            self._next_line = int(numbers[-1]) + 1
+        else:  # the end of the file: every rejected row left is before it
+            numbers = np.array([], dtype=np.int64)
+            self._next_line = max([self._next_line, *(rejected + 1)])
+        given = int(np.searchsorted(rejected, self._next_line))
+        malformed, self._malformed[:given] = self._malformed[:given], []
+        self.rows += table.num_rows + len(malformed)
+        self._note_empty(table, numbers)
+        return FileRead(self._rows(table, numbers), _malformed_table(self.file, malformed))
+
+    def _note_empty(self, table: pa.Table, numbers: np.ndarray) -> None:
+        # The common case costs one pass over one column.
+        if table.num_rows == 0 or pc.min(pc.binary_length(table.column(0))).as_py() > 0:
+            return
+        empty = functools.reduce(pc.and_, [pc.equal(column, "") for column in table.columns])
+        self._empty.extend(numbers[empty.to_numpy(zero_copy_only=False)].tolist())
+
+    def _rows(self, table: pa.Table, numbers: np.ndarray) -> pa.Table:
+        rows = table.select(list(self.file.entity.source_columns))
+        rows = rows.append_column(SOURCE_FILE, _repeated(self.file.name, rows.num_rows))
+        return rows.append_column(LINE_NUMBER, pa.array(numbers, pa.int64()))
+
+
+def _malformed_table(file: LandedFile, malformed: list[tuple[int, str]]) -> pa.Table:
+    return pa.table(
         {
             "entity": pa.repeat(file.entity.name, len(malformed)),
             SOURCE_FILE: pa.repeat(file.name, len(malformed)),
-            LINE_NUMBER: bad_lines,
+            LINE_NUMBER: pa.array([line for line, _ in malformed], pa.int64()),
             "text": [text for _, text in malformed],
             "reason": [
                 f"expected {len(file.columns)} fields, found {_field_count(text)}"
@@ -92,7 +152,6 @@ def read_file(file: LandedFile) -> FileRead:
         },
         schema=MALFORMED_SCHEMA,
     )
-    return FileRead(rows, bad)
 
 
 def _quiet_undecodable_rows(
@@ -104,7 +163,7 @@ def _quiet_undecodable_rows(
     # silenced; every other one goes to the usual hook.
     if not (
         isinstance(unraisable.exc_value, UnicodeDecodeError)
-        and getattr(unraisable.object, "__qualname__", "") == "_parse.<locals>.keep"
+        and getattr(unraisable.object, "__qualname__", "") == "_csv_batches.<locals>.keep"
     ):
         previous(unraisable)
 
@@ -153,57 +212,34 @@ def _repeated(text: str, count: int) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(np.zeros(count, np.int32)), pa.array([text]))
 
 
-def _parse(file: LandedFile) -> tuple[pa.Table, list[tuple[int, str]]]:
-    malformed: list[tuple[int, str]] = []
-    if _header_only(file):
-        # Arrow cannot skip a header that no line break ends; the file holds no rows at all.
-        schema = pa.schema([(name, pa.string()) for name in file.columns])
-        return schema.empty_table(), malformed
+def _csv_batches(
+    file: LandedFile, content: pa.NativeFile, malformed: list[tuple[int, str]]
+) -> Iterator[pa.RecordBatch]:
+    """The file's records as text columns, blank lines included; rejected rows (line, text)
+    are added to ``malformed`` as Arrow meets them."""
 
     def keep(row: pacsv.InvalidRow) -> str:
         malformed.append((row.number, row.text))
         return "skip"
 
-    with open_content(file.path) as content:
-        table = pacsv.read_csv(
-            content,
-            read_options=pacsv.ReadOptions(
-                column_names=list(file.columns),
-                skip_rows=1,
-                use_threads=False,
-                block_size=16 << 20,
-            ),
-            # Empty lines are read as rows of empty fields, so that records keep their numbers
-            # (Arrow's own skipping renumbers the rows after a blank line); ``_blank_rows`` then
-            # drops them.
-            parse_options=pacsv.ParseOptions(invalid_row_handler=keep, ignore_empty_lines=False),
-            convert_options=pacsv.ConvertOptions(
-                column_types={name: pa.string() for name in file.columns},
-                strings_can_be_null=False,
-                quoted_strings_can_be_null=False,
-            ),
-        )
-    return table, malformed
-
-
-def _blank_rows(
-    file: LandedFile, table: pa.Table, numbers: np.ndarray, records: int
-) -> np.ndarray | None:
-    """Which rows were blank lines (a mask), or None when none was.
-
-    A blank line and a line of only commas both read as a row of empty fields; only the
-    file's text tells them apart, and it is read again only when such a row exists. The common
-    case costs one pass over one column.
-    """
-    if table.num_rows == 0 or pc.min(pc.binary_length(table.column(0))).as_py() > 0:
-        return None
-    empty = functools.reduce(pc.and_, [pc.equal(column, "") for column in table.columns])
-    candidates = empty.to_numpy(zero_copy_only=False)
-    if not candidates.any():
-        return None
-    blank = np.isin(numbers, blank_lines(read_content(file.path), records))
-    mask: np.ndarray = candidates & blank
-    return mask
+    yield from pacsv.open_csv(
+        content,
+        read_options=pacsv.ReadOptions(
+            column_names=list(file.columns),
+            skip_rows=1,
+            use_threads=False,
+            block_size=16 << 20,
+        ),
+        # Empty lines are read as rows of empty fields, so that records keep their numbers
+        # (Arrow's own skipping renumbers the rows after a blank line); ``blank_lines`` then
+        # names them.
+        parse_options=pacsv.ParseOptions(invalid_row_handler=keep, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in file.columns},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
 
 
 def _header_only(file: LandedFile) -> bool:

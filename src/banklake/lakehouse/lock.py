@@ -9,6 +9,10 @@ then finds its files already loaded and commits nothing. The lock is the operati
 Only ``run`` makes a lakehouse where there is none: the other writers (``quarantine replay``,
 ``maintain``) have nothing to do in an empty one, so a mistyped path stops them before anything
 is created.
+
+The lock holder alone has working files (DuckDB's spills) under ``<lakehouse>/.scratch``: no
+reader ever uses them, so whatever is there when the lock is taken was left by a writer that was
+killed, and is removed.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import shutil
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -26,6 +32,7 @@ from banklake.errors import LakehouseError
 from banklake.lakehouse.catalog import prepare_for_writing, storage_errors
 
 LOCK_NAME = ".banklake.lock"
+SCRATCH = ".scratch"
 CREATES_LAKEHOUSE = frozenset({"run"})
 
 
@@ -67,11 +74,19 @@ def writer_lock(
             handle.truncate()
             handle.write(json.dumps(facts))
             handle.flush()
+        shutil.rmtree(lakehouse / SCRATCH, ignore_errors=True)
         try:
             yield
         finally:
             handle.truncate(0)
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def scratch_folder(lakehouse: Path, purpose: str) -> Path:
+    """A folder of this process's working files: removed by its user, or by the next writer.
+
+    Only the writer lock's holder may ask for one (``writer_lock`` clears them all)."""
+    return lakehouse / SCRATCH / f"{purpose}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def _holder(path: Path) -> str:
