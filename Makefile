@@ -27,7 +27,8 @@ test: $(INSTALLED_DEV) spark-setup checkov-setup
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-# 25 to 30 minutes on 2 cores; benchmarks/bench.py's docstring says what it measures and how.
+# 30 to 35 minutes on 2 cores, 10 of them one 100M-row batch (`bench.py --no-100m` skips it);
+# benchmarks/bench.py's docstring says what it measures and how.
 bench: $(INSTALLED_DEV) spark-setup
 	$(BIN)/python benchmarks/bench.py
 
