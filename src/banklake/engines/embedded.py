@@ -1,8 +1,8 @@
 """The embedded engine: PyArrow reads the CSVs, DuckDB runs the plan and writes Parquet.
 
 Memory is bounded by the ``memory_limit`` setting, not by the batch: the files are streamed into
-DuckDB tables a block at a time, and DuckDB spills what does not fit to a scratch folder in the
-lakehouse (``banklake.lakehouse.lock``), removed when the engine closes.
+Parquet files a block at a time, and DuckDB reads those and spills what does not fit, all in a
+scratch folder in the lakehouse (``banklake.lakehouse.lock``) removed when the engine closes.
 
 DuckDB writes each output as Parquet files carrying Iceberg field ids, straight into the table's
 data folder, in parallel and streaming; PyIceberg then commits those files. At 10M rows this was
@@ -24,14 +24,22 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyiceberg.transforms import MonthTransform
 
 from banklake.bronze.landing import LandedFile, LandingBatch, RejectedFile
-from banklake.bronze.reader import LINE_NUMBER, SOURCE_FILE, FileStream
-from banklake.config import Settings
+from banklake.bronze.reader import (
+    LINE_NUMBER,
+    MALFORMED_SCHEMA,
+    SOURCE_FILE,
+    FileStream,
+    bronze_schema,
+)
+from banklake.config import Settings, memory_bytes
 from banklake.contracts import ENTITIES
 from banklake.engines.base import Commit, Engine, FileCount, Rows, Staged
 from banklake.errors import LandingError, UsageError
@@ -47,6 +55,7 @@ from banklake.lakehouse.lock import scratch_folder
 from banklake.transform import Step, compile_sql, sql_literal
 
 _SOURCE_FILE = "source_file_name"  # the ENUM type of the batch's file names
+_MALFORMED = "malformed"
 # Files parsed at once: each holds a block or two of its text in memory, outside DuckDB's limit.
 _READERS = min(os.cpu_count() or 1, 4)
 
@@ -65,47 +74,40 @@ class EmbeddedEngine(Engine):
         # date an instant falls on; Spark's session timezone plays the same role.
         self.connection.execute("SET TimeZone = ?", [settings.timezone])
         self.connection.execute("SET preserve_insertion_order = false")
-        self.connection.execute("SET memory_limit = ?", [settings.memory_limit])
+        self.connection.execute("SET memory_limit = ?", [duckdb_memory(settings.memory_limit)])
         self.connection.execute("SET temp_directory = ?", [str(self.scratch)])
         self._uncommitted: list[_Staged] = []
         self._commits = 0
 
     def load_bronze(self, batch: LandingBatch) -> tuple[list[FileCount], list[RejectedFile]]:
-        with storage_errors(self.settings.lakehouse, "nothing was written"):
-            self.scratch.mkdir(parents=True, exist_ok=True)
+        files = [file for entity in ENTITIES for file in batch.of(entity)]
+        writer = _BronzeWriter(self.scratch / "bronze")
+        with (
+            storage_errors(self.settings.lakehouse, "nothing was committed"),
+            ThreadPoolExecutor(max_workers=_READERS) as pool,
+        ):
+            try:
+                loads = list(pool.map(writer.write, files))
+            except BaseException:
+                pool.shutdown(cancel_futures=True)  # the files not started yet stay unread
+                raise
+            self._create_bronze_views(writer, batch)
+        counts = [load for load in loads if isinstance(load, FileCount)]
+        return counts, [load for load in loads if isinstance(load, RejectedFile)]
+
+    def _create_bronze_views(self, writer: _BronzeWriter, batch: LandingBatch) -> None:
+        """``bronze_<entity>`` and ``bronze_malformed``, over the Parquet files of the batch."""
         # Each row's file as an ENUM: a small number per row in every relation that keeps it,
         # where text would be copied ten million times; it compares equal to the file's name.
         names = ", ".join(sql_literal(file.name, self.dialect) for file in batch.all_files)
         self.connection.execute(f"CREATE TYPE {_SOURCE_FILE} AS ENUM ({names})")
-        self._create_bronze_tables()
-        files = [file for entity in ENTITIES for file in batch.of(entity)]
-        loader = _BronzeLoader(self.connection)
-        with self._memory(), ThreadPoolExecutor(max_workers=_READERS) as pool:
-            try:
-                loads = list(pool.map(loader.load, files))
-            except BaseException:
-                pool.shutdown(cancel_futures=True)  # the files not started yet stay unread
-                raise
-        counts = [load for load in loads if isinstance(load, FileCount)]
-        return counts, [load for load in loads if isinstance(load, RejectedFile)]
-
-    def _create_bronze_tables(self) -> None:
-        """``bronze_<entity>`` and ``bronze_malformed``: views of tables DuckDB may spill."""
-        tables = {
-            f"bronze_{entity.name}": [f'"{c}" VARCHAR' for c in entity.source_columns]
-            + [f"{SOURCE_FILE} {_SOURCE_FILE}", f"{LINE_NUMBER} BIGINT"]
-            for entity in ENTITIES
-        }
-        tables["bronze_malformed"] = [
-            "entity VARCHAR",
-            f"{SOURCE_FILE} {_SOURCE_FILE}",
-            f"{LINE_NUMBER} BIGINT",
-            "text VARCHAR",
-            "reason VARCHAR",
-        ]
-        for name, columns in tables.items():
-            self.connection.execute(f"CREATE TEMP TABLE {name}_text ({', '.join(columns)})")
-            self.connection.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM {name}_text")
+        for name, files in writer.relations().items():
+            listed = ", ".join(f"'{path}'" for path in files)
+            self.connection.execute(
+                f"CREATE TEMP VIEW bronze_{name} AS SELECT * REPLACE "
+                f"(CAST({SOURCE_FILE} AS {_SOURCE_FILE}) AS {SOURCE_FILE}) "
+                f"FROM read_parquet([{listed}])"
+            )
 
     def register(self, name: str, rows: pa.Table) -> None:
         self.connection.register(name, rows)
@@ -206,52 +208,98 @@ class EmbeddedEngine(Engine):
             self.scratch.parent.rmdir()
 
 
-class _BronzeLoader:
-    """Appends landed files to the Bronze tables, from several threads, a part at a time."""
+def duckdb_memory(memory_limit: str) -> str:
+    """DuckDB's share of the process's ``memory_limit``: the rest is for the files being parsed,
+    Python and PyIceberg, and what DuckDB allocates outside its buffer pool."""
+    limit = memory_bytes(memory_limit)
+    assert limit is not None, "settings validate memory_limit"
+    return f"{limit * _DUCKDB_SHARE // 100 // 10**6}MB"
 
-    def __init__(self, connection: duckdb.DuckDBPyConnection) -> None:
-        self.connection = connection
-        self.lock = threading.Lock()  # one DuckDB connection: one statement at a time
 
-    def load(self, file: LandedFile) -> FileCount | RejectedFile:
-        """Append the file's rows; a file unreadable part way leaves none of its rows."""
-        table = f"bronze_{file.entity.name}_text"
+_DUCKDB_SHARE = 70  # percent
+
+
+class _BronzeWriter:
+    """Writes landed files' rows as Parquet files in a folder per relation, from several threads.
+
+    Parsing and writing both run in Arrow without the GIL, each file a part at a time, so
+    memory holds a few parts, not the batch; DuckDB then reads the files as any other
+    Parquet, in parallel and only the columns a step needs.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.schemas = {entity.name: bronze_schema(entity) for entity in ENTITIES}
+        self.schemas[_MALFORMED] = MALFORMED_SCHEMA
+        for name in self.schemas:
+            (folder / name).mkdir(parents=True)
+        self._rows: dict[Path, int] = {}  # each file written, and its rows
+        self._lock = threading.Lock()
+
+    def write(self, file: LandedFile) -> FileCount | RejectedFile:
+        """Write the file's rows; a file unreadable part way leaves none of its rows."""
         stream = FileStream(file)
+        name = f"{uuid.uuid4()}.parquet"
+        rows, malformed = self.folder / file.entity.name / name, self.folder / _MALFORMED / name
+        written = {rows: 0, malformed: 0}
         try:
-            for part in stream:  # parsed outside the lock, without the GIL
-                with self.lock:
-                    self._append(table, part.rows)
-                    self._append("bronze_malformed_text", part.malformed)
+            with (
+                pq.ParquetWriter(rows, self.schemas[file.entity.name], **_PARQUET) as good,
+                pq.ParquetWriter(malformed, MALFORMED_SCHEMA, **_PARQUET) as bad,
+            ):
+                for part in stream:
+                    good.write_table(part.rows)
+                    bad.write_table(part.malformed)
+                    written[rows] += part.rows.num_rows
+                    written[malformed] += part.malformed.num_rows
             blank = stream.blank_lines()
         except LandingError as error:
-            with self.lock:
-                for name in (table, "bronze_malformed_text"):
-                    self.connection.execute(
-                        f"DELETE FROM {name} WHERE {SOURCE_FILE} = ?", [file.name]
-                    )
+            rows.unlink(missing_ok=True)
+            malformed.unlink(missing_ok=True)
             return RejectedFile(
                 file.entity, file.path, file.business_date, str(error), landed_as=file.name
             )
         if blank:
-            with self.lock:
-                self.connection.execute(
-                    f"DELETE FROM {table} WHERE {SOURCE_FILE} = ? "
-                    f"AND {LINE_NUMBER} IN (SELECT unnest(?))",
-                    [file.name, blank],
-                )
+            _drop_lines(rows, blank)
+            written[rows] -= len(blank)
+        with self._lock:
+            self._rows.update(written)
         return FileCount(file.entity.name, file.name, stream.rows - len(blank))
 
-    def _append(self, table: str, rows: pa.Table) -> None:
-        if rows.num_rows == 0:
-            return
-        self.connection.register("bronze_part", rows)
-        try:
-            self.connection.execute(
-                f"INSERT INTO {table} SELECT * REPLACE "
-                f"(CAST({SOURCE_FILE} AS VARCHAR) AS {SOURCE_FILE}) FROM bronze_part"
+    def relations(self) -> dict[str, list[Path]]:
+        """Each relation's files, the one with most rows first: DuckDB estimates the rows of
+        a list of Parquet files from its first, and plans its joins by that estimate."""
+        relations = {}
+        for name, schema in self.schemas.items():
+            files = sorted(
+                (path for path in self._rows if path.parent.name == name),
+                key=lambda path: (-self._rows[path], path.name),
             )
-        finally:
-            self.connection.unregister("bronze_part")
+            if not files:  # an empty relation with the columns
+                files = [self.folder / name / "empty.parquet"]
+                pq.write_table(schema.empty_table(), files[0])
+            relations[name] = files
+        return relations
+
+
+# Fast to write and read back, and the file name stored once per block.
+_PARQUET: dict[str, Any] = {
+    "compression": "lz4",
+    "use_dictionary": [SOURCE_FILE],
+    "write_statistics": False,
+}
+
+
+def _drop_lines(path: Path, lines: list[int]) -> None:
+    """Rewrite a Bronze Parquet file without some of its lines, a row group at a time."""
+    kept = path.with_suffix(".kept")
+    drop = pa.array(lines, pa.int64())
+    source = pq.ParquetFile(path)
+    with pq.ParquetWriter(kept, source.schema_arrow, **_PARQUET) as writer:
+        for group in range(source.num_row_groups):
+            rows = source.read_row_group(group)
+            writer.write_table(rows.filter(pc.invert(pc.is_in(rows[LINE_NUMBER], drop))))
+    kept.replace(path)
 
 
 class _Staged(Staged):
