@@ -258,7 +258,7 @@ class Scope:
         snapshots = {name: snapshot_date(by_name[name].candidate, today) for name in read}
         files = {n: (by_name[n].candidate.entity.name, day) for n, day in snapshots.items()}
         earlier = {n: known[n] for n in by_name if n in known} | withdrawn
-        changed = _snapshots(earlier)  # the batch's own snapshot dates are added to them
+        changed = _snapshots(earlier)  # what its files' earlier forms and withdrawn ones held
         prior = _snapshots({n: r for n, r in known.items() if n not in earlier})
         dates, windows = _snapshot_dates(files, prior, changed)
         rerun = [name for name in read if name in known and not by_name[name].redelivered]
