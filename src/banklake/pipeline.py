@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
+from functools import cached_property
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -25,32 +26,26 @@ from pyiceberg.table import Table
 
 from banklake import __version__
 from banklake.bronze.inventory import inventory
-from banklake.bronze.landing import LandingBatch, batch_of, list_landing
+from banklake.bronze.landing import LandingBatch, RejectedFile, batch_of, list_landing
 from banklake.bronze.reader import line_texts
 from banklake.config import Settings
 from banklake.contracts import TRANSACTIONS
-from banklake.engines import Engine, FileCount, create_engine, known_engine
+from banklake.engines import Engine, FileCount, Rows, Staged, create_engine, known_engine
 from banklake.errors import AuditError, UsageError
 from banklake.faults import crash_point
 from banklake.lakehouse.catalog import Lakehouse, catalog_errors
-from banklake.lakehouse.ledger import (
-    FileOutcome,
-    Status,
-    Taken,
-    deliveries,
-    holdings,
-    ledger_rows,
-    quarantined_files,
-    records,
-    take_new,
-    unloadable,
-)
+from banklake.lakehouse.ledger import FileOutcome, Ledger, Status, Taken, quarantined_files
 from banklake.lakehouse.lock import writer_lock
 from banklake.lakehouse.maintenance import JobResult
 from banklake.lakehouse.maintenance import maintain as run_maintenance
-from banklake.scope import from_window, of_files, provide, snapshot_date, with_dependents
-from banklake.transform import plan
-from banklake.transform.plan import failed_lines_sql, file_outcomes_sql, findings_sql
+from banklake.scope import Scope, with_dependents
+from banklake.transform import Step, plan
+from banklake.transform.plan import (
+    FAILED_LINE_TEXTS,
+    failed_lines_sql,
+    file_outcomes_sql,
+    findings_sql,
+)
 from banklake.transform.sql import DIMENSIONS
 
 Progress = Callable[[str], None]
@@ -115,17 +110,17 @@ def run(
     with writer_lock(settings.lakehouse, "run", settings.lock_timeout_seconds, say):
         lakehouse = lakehouse or Lakehouse.local(settings.lakehouse, settings.namespace)
         tables = lakehouse.ensure_tables(settings)
-        history = records(tables["load_ledger"])
+        ledger = Ledger(tables["load_ledger"])
         say("looking for new files")
         landing = inventory(settings.landing, since, until)
         # Files outside the range are worth a word only while they are still to be loaded.
-        pending = {t.candidate.name for t in take_new(landing.out_of_range, deliveries(history))}
+        pending = {t.candidate.name for t in ledger.take_new(landing.out_of_range)}
         landing = replace(
             landing, out_of_range=[c for c in landing.out_of_range if c.name in pending]
         )
-        taken = take_new(landing.candidates, deliveries(history))
-        change = Change(taken, "loaded", unloadable=unloadable(landing, deliveries(history)))
-        result = _load(settings, engine, say, tables, holdings(history), change)
+        taken = ledger.take_new(landing.candidates)
+        change = Change(taken, "loaded", unloadable=ledger.unloadable(landing))
+        result = _load(settings, engine, say, tables, ledger, change)
         result.unchanged_files = len(landing.candidates) - len(taken)
         result.not_loaded = landing.not_loaded()
         return result
@@ -143,21 +138,21 @@ def replay(
     with writer_lock(settings.lakehouse, "quarantine replay", settings.lock_timeout_seconds, say):
         lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
         tables = lakehouse.ensure_tables(settings)
-        known = holdings(records(tables["load_ledger"]))
+        ledger = Ledger(tables["load_ledger"])
         wanted = quarantined_files(tables["quarantine"])
         candidates = {c.name: c for c in list_landing(settings.landing)}
         taken = []
         for name in sorted(wanted):
-            candidate, recorded = candidates.get(name), known.get(name)
-            if candidate is None or recorded is None:
+            candidate = candidates.get(name)
+            if candidate is None or name not in ledger.holdings:
                 say(f"cannot replay {name}: it is no longer in the landing zone")
-            elif take_new([candidate], known):
+            elif (again := ledger.again(candidate)).redelivered:
                 say(
                     f"not replaying {name}: it changed since it was loaded; `banklake run` takes it"
                 )
             else:
-                taken.append(Taken(candidate, recorded.checksum, redelivered=False))
-        return _load(settings, engine, say, tables, known, Change(taken, status="reprocessed"))
+                taken.append(again)
+        return _load(settings, engine, say, tables, ledger, Change(taken, status="reprocessed"))
 
 
 def withdraw(
@@ -175,7 +170,8 @@ def withdraw(
     with writer_lock(settings.lakehouse, "withdraw", settings.lock_timeout_seconds, say):
         lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
         tables = lakehouse.ensure_tables(settings)
-        known = holdings(records(tables["load_ledger"]))
+        ledger = Ledger(tables["load_ledger"])
+        known = ledger.holdings
         landed = {c.name for c in list_landing(settings.landing)}
         for name in names:
             if name not in known:
@@ -191,7 +187,7 @@ def withdraw(
                 )
         withdrawn = {name: known[name] for name in names}
         change = Change([], status="reprocessed", withdrawn=withdrawn)
-        return _load(settings, engine, say, tables, known, change)
+        return _load(settings, engine, say, tables, ledger, change)
 
 
 @dataclass(frozen=True)
@@ -203,155 +199,122 @@ class Change:
     withdrawn: dict[str, FileOutcome] = field(default_factory=dict)
     unloadable: list[FileOutcome] = field(default_factory=list)  # refused or ignored as found
 
+    def status_of(self, name: str) -> Status:
+        """A file decided again only because of the change's files is ``reprocessed``."""
+        return self.status if name in self._taken_names else "reprocessed"
+
+    @cached_property
+    def _taken_names(self) -> frozenset[str]:
+        return frozenset(t.candidate.name for t in self.taken)
+
 
 def _load(
     settings: Settings,
     engine: str | Engine,
     say: Progress,
     tables: dict[str, Table],
-    known: dict[str, FileOutcome],
+    ledger: Ledger,
     change: Change,
 ) -> RunResult:
-    """Carry out ``change``; ``known`` is what the tables already hold, by path.
-
-    Phases: find the files to decide (the change, and every loaded file whose rows depend on
-    it) → read them → transform and stage → audit → commit each table → record the ledger.
-    """
-    started = datetime.now(UTC)
+    """Carry out ``change``: take its files and those whose rows depend on them → read them →
+    transform and stage → audit → commit each table → record the ledger."""
     clock = time.perf_counter()
-    result = RunResult(
+    result = _new_result(settings, engine)
+    if not change.taken and not change.withdrawn:
+        say("nothing new to load")
+        result.files = _record_unloadable(settings, ledger, result.batch_id, change)
+        result.seconds = round(time.perf_counter() - clock, 3)
+        return result
+    today = datetime.now(ZoneInfo(settings.timezone)).date()
+    taken = with_dependents(settings.landing, ledger, change.taken, change.withdrawn, today)
+    # In name order, whatever brought each file in: which of identical copies is the first
+    # (and loads) depends on it, as in a clean run.
+    batch = batch_of(sorted((t.candidate for t in taken), key=lambda c: c.name))
+    summary = {"banklake.batch-id": result.batch_id, "banklake.version": __version__}
+    with _started(engine, settings) as engine:
+        say(f"reading {len(batch.all_files)} landing files")
+        counts, unreadable = engine.load_bronze(batch)
+        read = Read(batch, counts, unreadable)
+        crash_point("read")
+        scope = Scope.of(tables, ledger.holdings, taken, read.files, change.withdrawn, today)
+        scope.provide(engine)
+        steps = plan(result.batch_id, scope.rebuilt)
+        staged = _transform_and_stage(engine, steps, tables, batch, say)
+        result.findings = engine.fetch(findings_sql())
+        outcomes = _outcomes(result.batch_id, engine, scope, read, change, result.findings)
+        _audit(outcomes, staged)
+        crash_point("staged")
+        result.tables = _commit(engine, staged, scope.replaced, summary, say)
+        crash_point("gold-committed")
+        outcomes = _recorded(result.batch_id, outcomes, result.tables, change, scope, read)
+        ledger.record(outcomes, engine, summary)
+    result.files = outcomes
+    result.retracted = _retracted(ledger.holdings, change, outcomes)
+    result.seconds = round(time.perf_counter() - clock, 3)
+    return result
+
+
+@dataclass(frozen=True)
+class Read:
+    """What reading the batch found: each file read, with its rows, and the unreadable ones."""
+
+    batch: LandingBatch
+    counts: list[FileCount]
+    unreadable: list[RejectedFile]
+
+    @property
+    def files(self) -> list[str]:
+        return [count.file for count in self.counts]
+
+    @property
+    def rejected(self) -> list[RejectedFile]:
+        """Refused when their header was read, or as their rows were."""
+        return [*self.batch.rejected, *self.unreadable]
+
+
+def _new_result(settings: Settings, engine: str | Engine) -> RunResult:
+    started = datetime.now(UTC)
+    return RunResult(
         batch_id=new_batch_id(started),
         engine=engine if isinstance(engine, str) else engine.name,
         landing=str(settings.landing),
         lakehouse=str(settings.lakehouse),
         started_at=started.isoformat(timespec="seconds"),
     )
-    if not change.taken and not change.withdrawn:
-        say("nothing new to load")
-        if change.unloadable:
-            ledger = tables["load_ledger"]
-            outcomes = [replace(o, batch_id=result.batch_id) for o in change.unloadable]
-            with catalog_errors(settings.lakehouse / "catalog.db"):
-                ledger.append(ledger_rows(outcomes, ledger))
-            result.files = outcomes
-        result.seconds = round(time.perf_counter() - clock, 3)
-        return result
-    today = datetime.now(ZoneInfo(settings.timezone)).date()
-    taken = with_dependents(settings.landing, known, change.taken, change.withdrawn, today)
-    # In name order, whatever brought each file in: which of identical copies is the first
-    # (and loads) depends on it, as in a clean run.
-    batch = batch_of(sorted((t.candidate for t in taken), key=lambda c: c.name))
-    by_name = {t.candidate.name: t for t in taken}
-    if isinstance(engine, str):
-        engine = create_engine(engine, settings)  # started only when there is work for it
-    with engine:
-        say(f"reading {len(batch.all_files)} landing files")
-        counts, unreadable = engine.load_bronze(batch)
-        crash_point("read")
-        rejected = [*batch.rejected, *unreadable]
-        accepted = [by_name[c.file] for c in counts]
-        snapshot_of = {t.candidate.name: snapshot_date(t.candidate, today) for t in accepted}
-        batch_files = {n: (by_name[n].candidate.entity.name, d) for n, d in snapshot_of.items()}
-        earlier = {n: known[n] for n in by_name if n in known} | change.withdrawn
-        changed_snapshots = _snapshots(earlier)
-        prior_snapshots = _snapshots({n: r for n, r in known.items() if n not in earlier})
-        rerun = [
-            t.candidate.name for t in accepted if t.candidate.name in known and not t.redelivered
-        ]
-        windows = provide(engine, tables, batch_files, prior_snapshots, changed_snapshots, rerun)
-        # The dimensions whose history the batch rewrites: those it has snapshots of, or had.
-        rebuilt = frozenset(
-            {entity for entity, _ in batch_files.values() if entity in changed_snapshots}
-            | {entity for entity, days in changed_snapshots.items() if days}
-        )
-        staged = []
-        for step in plan(result.batch_id, rebuilt):
-            if step.name == "quarantine_new":
-                engine.register("bronze_lines", _failed_line_texts(engine, batch))
-            say(f"transforming: {step.name}")
-            engine.run(step)
-            if step.target is not None:
-                staged.append(engine.stage(step, tables[step.target.name]))
-                crash_point("staging")
-        result.findings = engine.fetch(findings_sql())
-        status = {t.candidate.name: change.status for t in change.taken}
-        outcomes = _outcomes(
-            result.batch_id, accepted, counts, engine, status, snapshot_of, result.findings
-        )
-        drift = {file.name: file.drift for file in batch.all_files}
-        for outcome in outcomes:
-            outcome.problem = drift[outcome.source_file]
-        _audit(outcomes, {s.table.name()[-1]: s.rows for s in staged})
-        crash_point("staged")
-
-        summary = {"banklake.batch-id": result.batch_id, "banklake.version": __version__}
-        # Every table loses the rows of the batch's files (read, refused or withdrawn) and
-        # gains what the batch made of them.
-        files = [*by_name, *change.withdrawn]
-        replaced = {
-            # A dimension's versions from its history window on are replaced by the rebuilt ones.
-            **{name: from_window(tables[name], window) for name, window in windows.items()},
-            "transactions": of_files(tables["transactions"], files),
-            "quarantine": of_files(tables["quarantine"], files),
-            "enriched_transactions": of_files(tables["enriched_transactions"], files),
-        }
-        snapshot_ids: dict[str, int] = {}
-        for output in staged:
-            name = output.table.name()[-1]
-            say(f"committing {name}")
-            commit = engine.commit(output, replaced[name], summary)
-            if commit.snapshot_id is not None:
-                snapshot_ids[name] = commit.snapshot_id
-            result.tables.append(
-                TableWrite(name, output.rows, commit.data_files, commit.snapshot_id)
-            )
-            if name == "transactions":
-                crash_point("silver-committed")
-        crash_point("gold-committed")
-
-        for outcome in outcomes:
-            outcome.snapshot_ids = snapshot_ids
-        outcomes += [
-            FileOutcome(
-                result.batch_id,
-                file.entity.name,
-                file.name,
-                by_name[file.name].checksum,
-                by_name[file.name].candidate.size_bytes,
-                by_name[file.name].candidate.modified_ns,
-                file.business_date,
-                "rejected",
-                problem=file.problem,
-            )
-            for file in rejected
-        ]
-        outcomes += [
-            replace(record, batch_id=result.batch_id, status="withdrawn", snapshot_ids=snapshot_ids)
-            for record in change.withdrawn.values()
-        ]
-        outcomes += [replace(o, batch_id=result.batch_id) for o in change.unloadable]
-        ledger = tables["load_ledger"]
-        engine.append(ledger, ledger_rows(outcomes, ledger), summary)
-    result.files = outcomes
-    result.retracted = _retracted(known, change, outcomes)
-    result.seconds = round(time.perf_counter() - clock, 3)
-    return result
 
 
-def _snapshots(records: dict[str, FileOutcome]) -> dict[str, set[date]]:
-    """Each dimension's snapshot dates among ``records``."""
-    found: dict[str, set[date]] = {entity.name: set() for entity in DIMENSIONS}
-    for record in records.values():
-        if record.entity in found and record.business_date:
-            found[record.entity].add(record.business_date)
-    return found
+def _record_unloadable(
+    settings: Settings, ledger: Ledger, batch_id: str, change: Change
+) -> list[FileOutcome]:
+    """A batch with nothing to load still records the files found refused or ignored."""
+    outcomes = Ledger.of_batch(batch_id, change.unloadable)
+    if outcomes:
+        with catalog_errors(settings.lakehouse / "catalog.db"):
+            ledger.record(outcomes)
+    return outcomes
 
 
-def _retracted(known: dict[str, FileOutcome], change: Change, outcomes: list[FileOutcome]) -> int:
-    """Rows that re-delivered and withdrawn files' earlier forms had loaded and that are gone."""
-    now = {o.source_file: o.rows_loaded for o in outcomes if o.status != "withdrawn"}
-    earlier = [t.candidate.name for t in change.taken if t.redelivered] + list(change.withdrawn)
-    return sum(max(known[n].rows_loaded - now.get(n, 0), 0) for n in earlier if n in known)
+def _started(engine: str | Engine, settings: Settings) -> Engine:
+    """The batch's engine: a named one is created only now that there is work for it."""
+    return create_engine(engine, settings) if isinstance(engine, str) else engine
+
+
+def _transform_and_stage(
+    engine: Engine, steps: list[Step], tables: dict[str, Table], batch: LandingBatch, say: Progress
+) -> list[Staged]:
+    """Run the plan's steps, staging (writing, uncommitted) each one that has a target table."""
+    # The relations a step may need that only the steps before it can tell.
+    computed = {FAILED_LINE_TEXTS: lambda: _failed_line_texts(engine, batch)}
+    staged = []
+    for step in steps:
+        for relation in step.needs:
+            engine.register(relation, computed[relation]())
+        say(f"transforming: {step.name}")
+        engine.run(step)
+        if step.target is not None:
+            staged.append(engine.stage(step, tables[step.target.name]))
+            crash_point("staging")
+    return staged
 
 
 def _failed_line_texts(engine: Engine, batch: LandingBatch) -> pa.Table:
@@ -377,50 +340,38 @@ def _failed_line_texts(engine: Engine, batch: LandingBatch) -> pa.Table:
 
 def _outcomes(
     batch_id: str,
-    accepted: list[Taken],
-    counts: list[FileCount],
     engine: Engine,
-    status: dict[str, Status],
-    snapshot_of: dict[str, date | None],
+    scope: Scope,
+    read: Read,
+    change: Change,
     findings: list[dict[str, Any]],
 ) -> list[FileOutcome]:
-    """The ledger rows of the files read; a file decided again only because of others is
-    ``reprocessed``."""
-    placed: dict[str, dict[str, Any]] = {}
-    for row in engine.fetch(file_outcomes_sql()):
-        sums = placed.setdefault(row["source_file"], {})
-        for what in ("loaded", "quarantined", "duplicate", "flagged"):
-            sums[what] = sums.get(what, 0) + int(row[what] or 0)
-        for bound in ("key_min", "key_max", "date_min", "date_max"):
-            if row[bound] is not None:  # only a file's own entity's part has them
-                sums[bound] = row[bound]
-    by_rule: dict[str, dict[str, int]] = {}
-    for finding in findings:
-        if finding["severity"] == "error":
-            rules = by_rule.setdefault(finding["source_file"], {})
-            rules[finding["rule_id"]] = int(finding["rows"])
+    """The ledger rows of the files read, from where the staged outputs put their rows."""
+    placed = _placed(engine)
+    errors = _errors_by_rule(findings)
+    drift = {file.name: file.drift for file in read.batch.all_files}
     outcomes = []
-    for taken, count in zip(accepted, counts, strict=True):
-        name = taken.candidate.name
-        row = placed.get(name, {})
+    for count in read.counts:
+        taken, row = scope.taken[count.file], placed.get(count.file, {})
         outcomes.append(
             FileOutcome(
                 batch_id,
                 taken.candidate.entity.name,
-                name,
+                count.file,
                 taken.checksum,
                 taken.candidate.size_bytes,
                 taken.candidate.modified_ns,
-                snapshot_of[name]
+                scope.snapshots[count.file]
                 if taken.candidate.entity in DIMENSIONS
                 else taken.candidate.business_date,
-                status.get(name, "reprocessed"),
+                change.status_of(count.file),
                 rows_read=count.rows,
                 rows_loaded=row.get("loaded", 0),
                 rows_quarantined=row.get("quarantined", 0),
                 rows_duplicate=row.get("duplicate", 0),
                 rows_flagged=row.get("flagged", 0),
-                quarantined_by_rule=by_rule.get(name, {}),
+                quarantined_by_rule=errors.get(count.file, {}),
+                problem=drift[count.file],
                 key_min=row.get("key_min"),
                 key_max=row.get("key_max"),
                 date_min=row.get("date_min"),
@@ -430,7 +381,30 @@ def _outcomes(
     return outcomes
 
 
-def _audit(outcomes: list[FileOutcome], staged: dict[str, int]) -> None:
+def _placed(engine: Engine) -> dict[str, dict[str, Any]]:
+    """Per file read: its rows loaded, quarantined, duplicate and flagged, and its ranges."""
+    placed: dict[str, dict[str, Any]] = {}
+    for row in engine.fetch(file_outcomes_sql()):
+        sums = placed.setdefault(row["source_file"], {})
+        for what in ("loaded", "quarantined", "duplicate", "flagged"):
+            sums[what] = sums.get(what, 0) + int(row[what] or 0)
+        for bound in ("key_min", "key_max", "date_min", "date_max"):
+            if row[bound] is not None:  # only a file's own entity's part has them
+                sums[bound] = row[bound]
+    return placed
+
+
+def _errors_by_rule(findings: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Per file: the rows each error rule quarantined."""
+    by_rule: dict[str, dict[str, int]] = {}
+    for finding in findings:
+        if finding["severity"] == "error":
+            rules = by_rule.setdefault(finding["source_file"], {})
+            rules[finding["rule_id"]] = int(finding["rows"])
+    return by_rule
+
+
+def _audit(outcomes: list[FileOutcome], staged: list[Staged]) -> None:
     """The batch's checks, on the staged (uncommitted) outputs: nothing is published otherwise."""
     problems = [
         f"{o.source_file}: read {o.rows_read} != loaded {o.rows_loaded} + quarantined "
@@ -438,14 +412,62 @@ def _audit(outcomes: list[FileOutcome], staged: dict[str, int]) -> None:
         for o in outcomes
         if not o.balanced
     ]
+    rows = {output.table.name()[-1]: output.rows for output in staged}
     loaded_tx = sum(o.rows_loaded for o in outcomes if o.entity == TRANSACTIONS.name)
     for table in ("transactions", "enriched_transactions"):
-        if staged[table] != loaded_tx:
-            problems.append(f"{table} staged {staged[table]} != loaded {loaded_tx}")
+        if rows[table] != loaded_tx:
+            problems.append(f"{table} staged {rows[table]} != loaded {loaded_tx}")
     if problems:
         raise AuditError(
             "the batch failed its audit; nothing was committed: " + "; ".join(problems)
         )
+
+
+def _commit(
+    engine: Engine,
+    staged: list[Staged],
+    replaced: dict[str, Rows],
+    summary: dict[str, str],
+    say: Progress,
+) -> list[TableWrite]:
+    """Commit each staged table, its ``replaced`` rows replaced in one atomic commit."""
+    writes = []
+    for output in staged:
+        name = output.table.name()[-1]
+        say(f"committing {name}")
+        commit = engine.commit(output, replaced[name], summary)
+        writes.append(TableWrite(name, output.rows, commit.data_files, commit.snapshot_id))
+        if name == "transactions":
+            crash_point("silver-committed")
+    return writes
+
+
+def _recorded(
+    batch_id: str,
+    outcomes: list[FileOutcome],
+    writes: list[TableWrite],
+    change: Change,
+    scope: Scope,
+    read: Read,
+) -> list[FileOutcome]:
+    """The batch's ledger rows: the files read and withdrawn, with the snapshots committed,
+    then those refused and those found unloadable."""
+    snapshot_ids = {w.table: w.snapshot_id for w in writes if w.snapshot_id is not None}
+    for outcome in outcomes:
+        outcome.snapshot_ids = snapshot_ids
+    return [
+        *outcomes,
+        *Ledger.rejected(batch_id, read.rejected, scope.taken),
+        *Ledger.withdrawn(batch_id, change.withdrawn.values(), snapshot_ids),
+        *Ledger.of_batch(batch_id, change.unloadable),
+    ]
+
+
+def _retracted(known: dict[str, FileOutcome], change: Change, outcomes: list[FileOutcome]) -> int:
+    """Rows that re-delivered and withdrawn files' earlier forms had loaded and that are gone."""
+    now = {o.source_file: o.rows_loaded for o in outcomes if o.status != "withdrawn"}
+    earlier = [t.candidate.name for t in change.taken if t.redelivered] + list(change.withdrawn)
+    return sum(max(known[n].rows_loaded - now.get(n, 0), 0) for n in earlier if n in known)
 
 
 def maintain(settings: Settings, engine: str = "embedded") -> dict[str, list[JobResult]]:

@@ -35,7 +35,7 @@ from banklake.contracts import ACCOUNTS, CUSTOMERS, TRANSACTIONS
 from banklake.engines import Engine, Rows
 from banklake.errors import LandingError
 from banklake.lakehouse.catalog import after, is_in, is_null
-from banklake.lakehouse.ledger import FileOutcome, Taken, take_new
+from banklake.lakehouse.ledger import FileOutcome, Ledger, Taken
 from banklake.transform.sql import DIMENSIONS, sql_literal
 
 
@@ -78,12 +78,13 @@ def snapshot_date(candidate: Candidate, today: date) -> date | None:
 
 def with_dependents(
     landing: Path,
-    known: dict[str, FileOutcome],
+    ledger: Ledger,
     taken: list[Taken],
     withdrawn: dict[str, FileOutcome],
     today: date,
 ) -> list[Taken]:
     """The taken files, and the loaded files whose rows must be decided again with them."""
+    known = ledger.holdings
     taken = list(taken)
     names = {t.candidate.name for t in taken} | set(withdrawn)
     footprints = [Footprint.of(record) for record in withdrawn.values()]
@@ -112,11 +113,7 @@ def with_dependents(
             f"rows again ({len(missing)} such file(s)); put it back, or retract it with "
             f"`banklake withdraw {missing[0]}`",
         )
-    for name in sorted(again):
-        recorded = known[name]
-        changed = take_new([landed[name]], {name: recorded})
-        taken += changed or [Taken(landed[name], recorded.checksum, redelivered=False)]
-    return taken
+    return taken + [ledger.again(landed[name]) for name in sorted(again)]
 
 
 def key_footprint(candidate: Candidate) -> Footprint:
@@ -233,49 +230,113 @@ def from_window(table: Table, window: date | None) -> Rows:
     )
 
 
-def provide(
-    engine: Engine,
-    tables: dict[str, Table],
-    files: dict[str, tuple[str, date | None]],
-    prior_snapshots: dict[str, set[date]],
-    changed_snapshots: dict[str, set[date]],
-    rerun: Iterable[str],
-) -> dict[str, date | None]:
-    """Give the engine the batch's files (name → entity, snapshot date), the dimension history
-    and the earlier quarantine rows of the files run again unchanged (``rerun``).
+@dataclass(frozen=True)
+class Scope:
+    """A batch's scope, computed once its files are read: the relations it gives the plan,
+    what of the lakehouse it reads, and the rows each table's commit replaces."""
 
-    ``prior_snapshots`` are the snapshot dates on record outside the batch; the batch changes
-    those in ``changed_snapshots`` (its own, and withdrawn ones). Returns each dimension's
-    history window: the date its history is rebuilt from.
-    """
+    taken: dict[str, Taken]  # every file the batch decides (read or not), by name
+    snapshots: dict[str, date | None]  # each file read: its snapshot date (dimensions)
+    relations: dict[str, pa.Table]  # batch_files, snapshot_dates, history_window
+    exposed: dict[str, Rows]  # the dimension history and earlier quarantine it reads
+    rebuilt: frozenset[str]  # the dimensions whose history the batch rewrites
+    replaced: dict[str, Rows]  # per table: the rows its commit replaces
+
+    @classmethod
+    def of(
+        cls,
+        tables: dict[str, Table],
+        known: dict[str, FileOutcome],
+        taken: list[Taken],
+        read: list[str],
+        withdrawn: dict[str, FileOutcome],
+        today: date,
+    ) -> Scope:
+        """The scope of a batch that decides ``taken`` and withdraws ``withdrawn``, of whose
+        files it read ``read``; ``known`` is what the tables held before it."""
+        by_name = {t.candidate.name: t for t in taken}
+        snapshots = {name: snapshot_date(by_name[name].candidate, today) for name in read}
+        files = {n: (by_name[n].candidate.entity.name, day) for n, day in snapshots.items()}
+        earlier = {n: known[n] for n in by_name if n in known} | withdrawn
+        changed = _snapshots(earlier)  # what its files' earlier forms and withdrawn ones held
+        prior = _snapshots({n: r for n, r in known.items() if n not in earlier})
+        dates, windows = _snapshot_dates(files, prior, changed)
+        rerun = [name for name in read if name in known and not by_name[name].redelivered]
+        return cls(
+            taken=by_name,
+            snapshots=snapshots,
+            relations={
+                "batch_files": _batch_files(files),
+                "snapshot_dates": dates,
+                "history_window": _history_window(windows),
+            },
+            exposed={
+                **{f"prior_{entity.name}": Rows(tables[entity.name]) for entity in DIMENSIONS},
+                "prior_quarantine": of_files(tables["quarantine"], rerun),
+            },
+            # The dimensions it has snapshots of, or had.
+            rebuilt=frozenset(
+                {entity for entity, _ in files.values() if entity in changed}
+                | {entity for entity, days in changed.items() if days}
+            ),
+            replaced=_replaced(tables, windows, [*by_name, *withdrawn]),
+        )
+
+    def provide(self, engine: Engine) -> None:
+        """Give the engine what the plan reads besides the batch's Bronze rows."""
+        for name, rows in self.relations.items():
+            engine.register(name, rows)
+        for name, exposed in self.exposed.items():
+            engine.expose(name, exposed)
+
+
+def _snapshots(records: dict[str, FileOutcome]) -> dict[str, set[date]]:
+    """Each dimension's snapshot dates among ``records``."""
+    found: dict[str, set[date]] = {entity.name: set() for entity in DIMENSIONS}
+    for record in records.values():
+        if record.entity in found and record.business_date:
+            found[record.entity].add(record.business_date)
+    return found
+
+
+def _replaced(
+    tables: dict[str, Table], windows: dict[str, date | None], files: list[str]
+) -> dict[str, Rows]:
+    """Every table loses the rows of the batch's files (read, refused or withdrawn) and gains
+    what the batch made of them; a dimension's versions from its history window on are
+    replaced by the rebuilt ones."""
+    return {
+        **{name: from_window(tables[name], window) for name, window in windows.items()},
+        "transactions": of_files(tables["transactions"], files),
+        "quarantine": of_files(tables["quarantine"], files),
+        "enriched_transactions": of_files(tables["enriched_transactions"], files),
+    }
+
+
+def _batch_files(files: dict[str, tuple[str, date | None]]) -> pa.Table:
+    """The batch's files read (name → entity, snapshot date)."""
     names = sorted(files)
-    engine.register(
-        "batch_files",
-        pa.table(
-            {
-                "entity": [files[n][0] for n in names],
-                "source_file": names,
-                "snapshot_date": pa.array([files[n][1] for n in names], pa.date32()),
-            }
-        ),
+    return pa.table(
+        {
+            "entity": [files[n][0] for n in names],
+            "source_file": names,
+            "snapshot_date": pa.array([files[n][1] for n in names], pa.date32()),
+        }
     )
-    windows = _register_snapshot_dates(engine, files, prior_snapshots, changed_snapshots)
-    for entity in DIMENSIONS:
-        engine.expose(f"prior_{entity.name}", Rows(tables[entity.name]))
-    engine.expose("prior_quarantine", of_files(tables["quarantine"], rerun))
-    return windows
 
 
-def _register_snapshot_dates(
-    engine: Engine,
+def _snapshot_dates(
     files: dict[str, tuple[str, date | None]],
     prior_snapshots: dict[str, set[date]],
     changed_snapshots: dict[str, set[date]],
-) -> dict[str, date | None]:
-    """The snapshot dates each dimension's history is rebuilt over, from its window on.
+) -> tuple[pa.Table, dict[str, date | None]]:
+    """The snapshot dates each dimension's history is rebuilt over, and its history window:
+    the date the rebuilt history starts from.
 
-    The window starts at the last snapshot on record before the batch's first change (None:
-    the whole history); ``earliest`` marks the earliest snapshot that remains.
+    ``prior_snapshots`` are the dates on record outside the batch; the batch changes those in
+    ``changed_snapshots`` (its earlier and withdrawn files') and its own. The window starts at
+    the last snapshot on record before the batch's first change (None: the whole history);
+    ``earliest`` marks the earliest snapshot that remains.
     """
     rows: dict[str, list[Any]] = {"entity": [], "snapshot_date": [], "earliest": []}
     windows: dict[str, date | None] = {}
@@ -291,10 +352,12 @@ def _register_snapshot_dates(
                 rows["snapshot_date"].append(day)
                 rows["earliest"].append(day == every[0])
         windows[entity.name] = window
-    engine.register("snapshot_dates", pa.table(rows, schema=_SNAPSHOT_DATES))
-    history_window = {"entity": list(windows), "since": list(windows.values())}
-    engine.register("history_window", pa.table(history_window, schema=_HISTORY_WINDOW))
-    return windows
+    return pa.table(rows, schema=_SNAPSHOT_DATES), windows
+
+
+def _history_window(windows: dict[str, date | None]) -> pa.Table:
+    rows = {"entity": list(windows), "since": list(windows.values())}
+    return pa.table(rows, schema=_HISTORY_WINDOW)
 
 
 _SNAPSHOT_DATES = pa.schema(

@@ -4,6 +4,7 @@ import pytest
 import sqlglot
 
 from banklake.transform import compile_sql, plan
+from banklake.transform.plan import FAILED_LINE_TEXTS
 from banklake.transform.sql import SOURCE_DIALECT
 
 
@@ -34,3 +35,11 @@ def test_outputs_are_the_contract_tables_in_dependency_order() -> None:
 def test_batch_id_cannot_inject_sql(batch_id: str) -> None:
     with pytest.raises(ValueError, match="batch id"):
         plan(batch_id)
+
+
+def test_a_relation_the_pipeline_computes_is_needed_before_it_is_read() -> None:
+    steps = plan("b1")
+    readers = [i for i, step in enumerate(steps) if FAILED_LINE_TEXTS in step.sql]
+    needing = [i for i, step in enumerate(steps) if FAILED_LINE_TEXTS in step.needs]
+    assert readers  # the quarantine reads the failed lines' text
+    assert needing == [readers[0]]  # provided once, just before the first step that reads it

@@ -192,19 +192,75 @@ def read_files(files: list[LandedFile]) -> list[FileRead | RejectedFile]:
         return list(pool.map(read_or_reject, files))
 
 
-def line_texts(path: Path, line_numbers: list[int]) -> dict[int, str]:
-    """The exact text of some lines of a file (1-based; without the line break)."""
-    data = read_content(path)
-    breaks = [(m.start(), m.end()) for m in LINE_BREAK.finditer(data)]
-    texts = {}
-    for line in line_numbers:
-        start = breaks[line - 2][1] if line > 1 else 0
-        end = breaks[line - 1][0] if line - 1 < len(breaks) else len(data)
-        raw = data[start:end]
-        if line == 1:
-            raw = raw.removeprefix(UTF8_BOM)
-        texts[line] = raw.decode("utf-8", "replace")
-    return texts
+def line_texts(path: Path, line_numbers: list[int], block_size: int = 1 << 20) -> dict[int, str]:
+    """The exact text of some lines of a file (1-based; without the line break; lines past the
+    end are left out), read a block at a time: memory holds a block and the lines asked for.
+
+    The file is read to its end, so that a damaged stream fails wherever the lines are.
+    """
+    lines = _WantedLines(line_numbers)
+    with open_content(path) as content:
+        while block := content.read(block_size):
+            lines.feed(block)
+    return lines.texts()
+
+
+class _WantedLines:
+    """Some lines' bytes, taken from a file's blocks in order. Line breaks are counted as
+    ``LINE_BREAK`` counts them in the whole file (CR LF, LF, a lone CR), a CR LF split between
+    two blocks too."""
+
+    def __init__(self, line_numbers: list[int]) -> None:
+        self._asked = line_numbers
+        self._wanted = sorted(set(line_numbers))
+        self._next = 0  # the index of the first wanted line not passed yet
+        self._line = 1  # the line the next byte belongs to
+        self._after_cr = False  # the last block ended in \r: a \n first is the same break
+        self._found: dict[int, bytearray] = {}
+        self._enter_line()
+
+    @property
+    def done(self) -> bool:
+        return self._next == len(self._wanted)
+
+    def feed(self, block: bytes) -> None:
+        if self.done:
+            return
+        if self._after_cr and block.startswith(b"\n"):
+            block = block[1:]
+        self._after_cr = block.endswith(b"\r")
+        breaks = block.count(b"\n") + block.count(b"\r") - block.count(b"\r\n")
+        if self._wanted[self._next] > self._line + breaks:  # no wanted line in this block
+            self._line += breaks
+            return
+        start = 0
+        for found in LINE_BREAK.finditer(block):
+            self._keep(block[start : found.start()])
+            self._line += 1
+            self._enter_line()
+            if self.done:
+                return
+            start = found.end()
+        self._keep(block[start:])
+
+    def texts(self) -> dict[int, str]:
+        if 1 in self._found:
+            self._found[1] = self._found[1].removeprefix(UTF8_BOM)
+        return {
+            line: self._found[line].decode("utf-8", "replace")
+            for line in self._asked
+            if line in self._found
+        }
+
+    def _enter_line(self) -> None:
+        while not self.done and self._wanted[self._next] < self._line:
+            self._next += 1
+        if not self.done and self._wanted[self._next] == self._line:
+            self._found[self._line] = bytearray()
+
+    def _keep(self, text: bytes) -> None:
+        if self._line in self._found:
+            self._found[self._line] += text
 
 
 def _repeated(text: str, count: int) -> pa.Array:

@@ -9,19 +9,23 @@ batch, so a run that died before it leaves the files to be taken again by the ne
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import pyarrow as pa
 import pyarrow.compute as pc
 from pyiceberg.io.pyarrow import schema_to_pyarrow
 from pyiceberg.table import Table
 
-from banklake.bronze.files import Inventory
+from banklake.bronze.files import Inventory, RejectedFile
 from banklake.bronze.landing import Candidate, file_checksum
+
+if TYPE_CHECKING:
+    from banklake.engines import Engine
 
 Status = Literal["loaded", "reprocessed", "rejected", "withdrawn", "ignored"]
 
@@ -128,21 +132,6 @@ def take_new(candidates: list[Candidate], known: dict[str, FileOutcome]) -> list
     return taken
 
 
-def ledger_rows(outcomes: list[FileOutcome], ledger: Table) -> pa.Table:
-    recorded_at = datetime.now(UTC)
-    schema = schema_to_pyarrow(ledger.schema())
-    records = [
-        {
-            **outcome.to_dict(),
-            "quarantined_by_rule": list(outcome.quarantined_by_rule.items()),
-            "snapshot_ids": list(outcome.snapshot_ids.items()),
-            "recorded_at": recorded_at,
-        }
-        for outcome in outcomes
-    ]
-    return pa.Table.from_pylist(records, schema=schema)
-
-
 def quarantined_files(quarantine: Table) -> set[str]:
     """Files that still have quarantined rows no run has resolved."""
     rows = quarantine.scan(selected_fields=("source_file", "resolved_at")).to_arrow()
@@ -150,37 +139,119 @@ def quarantined_files(quarantine: Table) -> set[str]:
     return set(open_rows["source_file"].to_pylist())
 
 
-def unloadable(landing: Inventory, recorded: dict[str, FileOutcome]) -> list[FileOutcome]:
-    """Ledger rows for the files found refused or ignored that the ledger has not seen so."""
-    found: list[tuple[str, Path, str, Status, str]] = [
-        (r.name, r.path, r.entity.name if r.entity else "unknown", "rejected", r.problem)
-        for r in landing.refused
-    ] + [(i.name, i.path, "none", "ignored", str(i)) for i in landing.ignored]
-    outcomes = []
-    for name, path, entity, status, problem in found:
-        try:
-            stat = path.stat()
-        except OSError:
-            continue  # gone since it was listed
-        seen = recorded.get(name)
-        if seen and (seen.status, seen.size_bytes, seen.modified_ns) == (
-            status,
-            stat.st_size,
-            stat.st_mtime_ns,
-        ):
-            continue
-        checksum = file_checksum(path) if path.is_file() else ""
-        outcomes.append(
-            FileOutcome(
-                "",
-                entity,
-                name,
-                checksum,
+class Ledger:
+    """The load ledger, read once per batch: what the tables hold, what is new, and the rows
+    that record a batch."""
+
+    def __init__(self, table: Table) -> None:
+        self.table = table
+        history = records(table)
+        self.deliveries = deliveries(history)  # what was last seen of every path
+        self.holdings = holdings(history)  # what the tables hold, by path
+
+    def take_new(self, candidates: list[Candidate]) -> list[Taken]:
+        """The files to load: new paths, and paths delivered since with other content."""
+        return take_new(candidates, self.deliveries)
+
+    def again(self, candidate: Candidate) -> Taken:
+        """A loaded file taken again: as it was loaded, or re-delivered if it changed since."""
+        recorded = self.holdings[candidate.name]
+        changed = take_new([candidate], {candidate.name: recorded})
+        return changed[0] if changed else Taken(candidate, recorded.checksum, redelivered=False)
+
+    def unloadable(self, landing: Inventory) -> list[FileOutcome]:
+        """Rows for the files found refused or ignored that the ledger has not seen so (their
+        batch id is given when they are recorded)."""
+        found: list[tuple[str, Path, str, Status, str]] = [
+            (r.name, r.path, r.entity.name if r.entity else "unknown", "rejected", r.problem)
+            for r in landing.refused
+        ] + [(i.name, i.path, "none", "ignored", str(i)) for i in landing.ignored]
+        outcomes = []
+        for name, path, entity, status, problem in found:
+            try:
+                stat = path.stat()
+            except OSError:
+                continue  # gone since it was listed
+            seen = self.deliveries.get(name)
+            if seen and (seen.status, seen.size_bytes, seen.modified_ns) == (
+                status,
                 stat.st_size,
                 stat.st_mtime_ns,
-                None,
-                status,
-                problem=problem,
+            ):
+                continue
+            checksum = file_checksum(path) if path.is_file() else ""
+            outcomes.append(
+                FileOutcome(
+                    "",
+                    entity,
+                    name,
+                    checksum,
+                    stat.st_size,
+                    stat.st_mtime_ns,
+                    None,
+                    status,
+                    problem=problem,
+                )
             )
-        )
-    return outcomes
+        return outcomes
+
+    @staticmethod
+    def rejected(
+        batch_id: str, files: Iterable[RejectedFile], taken: Mapping[str, Taken]
+    ) -> list[FileOutcome]:
+        """Rows for the batch's files refused as they were read: none of their rows load."""
+        return [
+            FileOutcome(
+                batch_id,
+                file.entity.name,
+                file.name,
+                taken[file.name].checksum,
+                taken[file.name].candidate.size_bytes,
+                taken[file.name].candidate.modified_ns,
+                file.business_date,
+                "rejected",
+                problem=file.problem,
+            )
+            for file in files
+        ]
+
+    @staticmethod
+    def withdrawn(
+        batch_id: str, withdrawn: Iterable[FileOutcome], snapshot_ids: dict[str, int]
+    ) -> list[FileOutcome]:
+        """Rows for the loaded files the batch withdrew, with the commits that retracted them."""
+        return [
+            replace(record, batch_id=batch_id, status="withdrawn", snapshot_ids=snapshot_ids)
+            for record in withdrawn
+        ]
+
+    @staticmethod
+    def of_batch(batch_id: str, outcomes: Iterable[FileOutcome]) -> list[FileOutcome]:
+        """Rows made before the batch had an id (``unloadable``), given its id."""
+        return [replace(outcome, batch_id=batch_id) for outcome in outcomes]
+
+    def record(
+        self,
+        outcomes: list[FileOutcome],
+        engine: Engine | None = None,
+        summary: Mapping[str, str] | None = None,
+    ) -> None:
+        """Append a batch's rows: through its engine, in a commit with the batch's summary,
+        or directly when no engine was needed (nothing but unloadable files to record)."""
+        if engine is None:
+            self.table.append(self._rows(outcomes))
+        else:
+            engine.append(self.table, self._rows(outcomes), summary or {})
+
+    def _rows(self, outcomes: list[FileOutcome]) -> pa.Table:
+        recorded_at = datetime.now(UTC)
+        rows = [
+            {
+                **outcome.to_dict(),
+                "quarantined_by_rule": list(outcome.quarantined_by_rule.items()),
+                "snapshot_ids": list(outcome.snapshot_ids.items()),
+                "recorded_at": recorded_at,
+            }
+            for outcome in outcomes
+        ]
+        return pa.Table.from_pylist(rows, schema=schema_to_pyarrow(self.table.schema()))

@@ -12,7 +12,8 @@ before it runs the plan:
   over, and where that window starts (``banklake.transform.history``);
 - ``prior_customers``, ``prior_accounts``: the Silver dimension history before the batch;
 - ``prior_quarantine``: quarantined rows of the batch's files, from earlier runs of them;
-- ``bronze_lines``: the exact text of the lines the checks failed (``failed_lines_sql``).
+- ``bronze_lines``: the exact text of the lines the checks failed (``failed_lines_sql``),
+  provided before the step that ``needs`` it, once the checks have run.
 
 A batch holds every file whose rows its decisions depend on (``banklake.scope``): no row
 outside it shares a key with one inside, or looks up a dimension version the batch changes.
@@ -70,13 +71,15 @@ class Step:
     """One SELECT of the plan. ``target`` names the table it is written to, if any;
     ``materialize`` keeps the result for later steps (otherwise it is read where used).
     ``dates_from`` is a cheaper query whose column holds every partition date of the result
-    (a superset will do), for engines that write one partition at a time."""
+    (a superset will do), for engines that write one partition at a time. ``needs`` names the
+    relations the pipeline computes from the steps before this one and provides before it."""
 
     name: str
     sql: str
     target: TableContract | None = None
     materialize: bool = False
     dates_from: str | None = None
+    needs: tuple[str, ...] = ()
 
 
 def _typed(entity: Entity) -> str:
@@ -311,6 +314,8 @@ WHERE {loads("t")}"""
 
 
 ALL_DIMENSIONS = frozenset(entity.name for entity in DIMENSIONS)
+# The relation of failed lines' text, which the pipeline reads back from the files.
+FAILED_LINE_TEXTS = "bronze_lines"
 
 
 def plan(batch_id: str, rebuilt: frozenset[str] = ALL_DIMENSIONS) -> list[Step]:
@@ -349,7 +354,12 @@ def plan(batch_id: str, rebuilt: frozenset[str] = ALL_DIMENSIONS) -> list[Step]:
             SILVER_TRANSACTIONS,
             dates_from=f"SELECT tx_date FROM transactions_checked WHERE {FAILED_RULES} = ''",
         ),
-        Step("quarantine_new", new_quarantine_sql(batch_id), materialize=True),
+        Step(
+            "quarantine_new",
+            new_quarantine_sql(batch_id),
+            materialize=True,
+            needs=(FAILED_LINE_TEXTS,),
+        ),
         Step("quarantine", quarantine_sql(batch_id), QUARANTINE),
         Step(
             "enriched_transactions",
