@@ -319,23 +319,18 @@ def _transform_and_stage(
 
 def _failed_line_texts(engine: Engine, batch: LandingBatch) -> pa.Table:
     """The exact text of every line the checks failed, read back from the files."""
-    lines: dict[str, list[int]] = {}
-    for row in engine.fetch(failed_lines_sql()):
-        lines.setdefault(row["_source_file"], []).append(row["_line_number"])
     paths = {file.name: file.path for file in batch.all_files}
-    files, numbers, texts = [], [], []
-    for name, wanted in lines.items():
-        for number, text in line_texts(paths[name], wanted).items():
-            files.append(name)
-            numbers.append(number)
-            texts.append(text)
-    return pa.table(
-        {
-            "_source_file": pa.array(files, pa.string()),
-            "_line_number": pa.array(numbers, pa.int64()),
-            "text": pa.array(texts, pa.string()),
-        }
-    )
+    parts = [_LINE_TEXTS.empty_table()]
+    for row in engine.fetch(failed_lines_sql()):
+        texts = line_texts(paths[row["_source_file"]], row["lines"])
+        columns = [pa.repeat(row["_source_file"], len(texts)), list(texts), list(texts.values())]
+        parts.append(pa.table(columns, schema=_LINE_TEXTS))
+    return pa.concat_tables(parts)
+
+
+_LINE_TEXTS = pa.schema(
+    [("_source_file", pa.string()), ("_line_number", pa.int64()), ("text", pa.string())]
+)
 
 
 def _outcomes(

@@ -92,6 +92,7 @@ class EmbeddedEngine(Engine):
                 pool.shutdown(cancel_futures=True)  # the files not started yet stay unread
                 raise
             self._create_bronze_views(writer, batch)
+        pa.default_memory_pool().release_unused()  # the parsers' blocks, which DuckDB can use
         counts = [load for load in loads if isinstance(load, FileCount)]
         return counts, [load for load in loads if isinstance(load, RejectedFile)]
 
@@ -117,9 +118,15 @@ class EmbeddedEngine(Engine):
         tasks = list(scan.plan_files())
         where = compile_sql(rows.where, self.dialect)
         if not tasks or any(task.delete_files for task in tasks):
-            # Delete files (a merge-on-read writer's) need Iceberg's reader to apply them.
-            self.register(f"{name}_rows", scan.to_arrow())
-            source = f"{name}_rows"
+            # Delete files (a merge-on-read writer's) need Iceberg's reader to apply them: its
+            # rows go through a scratch file a batch at a time, not through memory whole.
+            copy = self.scratch / "lakehouse" / f"{name}.parquet"
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            reader = scan.to_arrow_batch_reader()
+            with pq.ParquetWriter(copy, reader.schema, **_PARQUET) as writer:
+                for batch in reader:
+                    writer.write_batch(batch)
+            source = f"read_parquet('{copy}')"
         else:
             files = ", ".join(f"'{local_path(task.file.file_path)}'" for task in tasks)
             source = f"read_parquet([{files}])"
@@ -216,7 +223,7 @@ def duckdb_memory(memory_limit: str) -> str:
     return f"{limit * _DUCKDB_SHARE // 100 // 10**6}MB"
 
 
-_DUCKDB_SHARE = 70  # percent
+_DUCKDB_SHARE = 60  # percent
 
 
 class _BronzeWriter:

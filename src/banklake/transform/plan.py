@@ -263,11 +263,14 @@ WHERE c.{FAILED_RULES} <> ''"""
 
 
 def failed_lines_sql() -> str:
-    """Where the rows that failed a check are: their lines' text goes into the quarantine."""
-    return "\nUNION ALL\n".join(
+    """Where the rows that failed a check are, a row per file with its line numbers: their
+    lines' text goes into the quarantine."""
+    failed = "\nUNION ALL\n".join(
         f"SELECT _source_file, _line_number FROM {entity.name}_checked WHERE {FAILED_RULES} <> ''"
         for entity in ENTITIES
     )
+    return f"""SELECT _source_file, COLLECT_LIST(_line_number) AS lines FROM ({failed}) failed
+GROUP BY _source_file"""
 
 
 def new_quarantine_sql(batch_id: str) -> str:
