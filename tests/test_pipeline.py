@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from pyiceberg.transforms import MonthTransform
 from pyiceberg.types import DateType, DecimalType, StringType, TimestamptzType
-from tests.conftest import SMALL, write_csv
+from tests.conftest import SMALL, assert_matches_the_files, write_csv
 
 from banklake.config import Settings, load_settings
 from banklake.contracts import ENRICHED_TRANSACTIONS, NAMESPACE, TABLES
@@ -243,3 +243,34 @@ def test_only_spaces_are_trimmed(settings: Settings, landing: Path, engine: str)
         for r in _scan(settings, "quarantine").to_pylist()
     }
     assert quarantined == {"TX_950002": ["tx_account_known"], "TX_950003": ["tx_account_known"]}
+
+
+def test_blank_lines_are_not_rows_and_the_rows_after_them_keep_their_line(
+    settings: Settings, landing: Path, engine: str
+) -> None:
+    """Blank lines are told apart only once a file is read to its end: the engine then takes
+    them out of the rows it had already kept."""
+    name = "transactions/transactions_2020-01-01.csv"
+    write_csv(
+        landing / name,
+        TX_HEADER
+        + "TX_940001,ACC_000001,5.00,Debit,2020-01-01 10:00:00\n"  # line 2
+        + "\n"  # line 3: blank
+        + "TX_940003,ACC_000001,abc,Debit,2020-01-01 10:00:00\n"  # line 4: amount
+        + "\r\n"  # line 5: blank
+        + ",,,,\n"  # line 6: a row of empty fields, not a blank line
+        + "TX_940007,ACC_000001,7.00,Credit,2020-01-01 10:00:00\n",  # line 7
+    )
+    result = run(settings, engine)
+    [file] = [f for f in result.files if f.source_file == name]
+    assert (file.rows_read, file.rows_loaded, file.rows_quarantined) == (4, 2, 2)
+    quarantined = {
+        r["line_number"]: r["line_text"]
+        for r in _scan(settings, "quarantine").to_pylist()
+        if r["source_file"] == name
+    }
+    assert quarantined == {
+        4: "TX_940003,ACC_000001,abc,Debit,2020-01-01 10:00:00",
+        6: ",,,,",
+    }
+    assert_matches_the_files(settings)
