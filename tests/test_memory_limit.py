@@ -11,18 +11,19 @@ import os
 import signal
 import subprocess
 import sys
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
 import pytest
-from tests.conftest import SMALL, write_csv
+from tests.conftest import SMALL, assert_matches_the_files, write_csv
 from tests.engines.parity import RUN_COLUMNS
 
 from banklake.bronze.landing import LandingBatch, RejectedFile
 from banklake.config import Settings, default_memory_limit, load_settings, memory_bytes
-from banklake.engines import FileCount
+from banklake.engines import FileCount, embedded
 from banklake.engines.embedded import EmbeddedEngine
 from banklake.errors import UsageError
 from banklake.faults import CRASH_AT
@@ -32,11 +33,12 @@ from banklake.lakehouse.lock import SCRATCH
 from banklake.pipeline import run
 from banklake.transform import Step
 
-# About 30 MB of Bronze text in DuckDB, and more in the joins: several times the limit below.
+# About 17 MB of CSV, 30 MB as text in DuckDB and more in the joins: several times DuckDB's
+# share of the limit below.
 BIG = GeneratorSpec(
     customers=2_000, accounts=3_000, days=5, transactions=300_000, end_date=date.today(), seed=3
 )
-SMALL_LIMIT = "64MB"
+SMALL_LIMIT = "96MB"
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +61,14 @@ def _content(settings: Settings) -> dict[str, list[dict[str, Any]]]:
 
 
 class _Watched(EmbeddedEngine):
-    """The embedded engine, noting DuckDB's temporary files as it goes (observing only)."""
+    """The embedded engine, noting its files in scratch as it goes (observing only): DuckDB's
+    temporary files, and the steps it wrote to Parquet."""
 
     spilled: list[tuple[str, int]]
+    steps: set[str]
 
     def load_bronze(self, batch: LandingBatch) -> tuple[list[FileCount], list[RejectedFile]]:
-        self.spilled = []
+        self.spilled, self.steps = [], set()
         loaded = super().load_bronze(batch)
         self._note()
         return loaded
@@ -76,6 +80,7 @@ class _Watched(EmbeddedEngine):
     def _note(self) -> None:
         files = self.connection.execute("SELECT path, size FROM duckdb_temporary_files()")
         self.spilled.extend(files.fetchall())
+        self.steps.update(path.stem for path in self.scratch.glob("steps/*.parquet"))
 
 
 def _scratch_folders(settings: Settings) -> list[Path]:
@@ -94,9 +99,9 @@ def test_a_batch_larger_than_the_limit_spills_and_gives_the_same_tables(
     assert not result.rejected
     assert result.rows_read("transactions") == BIG.transactions
 
-    # DuckDB did run out of room in memory, and spilled into the lakehouse's scratch folder.
-    assert engine.spilled, "the run never spilled: make the batch larger or the limit smaller"
-    assert max(size for _, size in engine.spilled) > 0
+    # The batch was too large to keep its checked rows in memory: they went to Parquet files in
+    # the lakehouse's scratch folder, as did anything DuckDB spilled.
+    assert {"transactions_checked", "transactions_keys"} <= engine.steps
     scratch = (limited.lakehouse / SCRATCH).resolve()
     assert all(Path(path).resolve().is_relative_to(scratch) for path, _ in engine.spilled)
     assert not (limited.lakehouse / SCRATCH).exists(), "the scratch folder outlived the run"
@@ -106,6 +111,24 @@ def test_a_batch_larger_than_the_limit_spills_and_gives_the_same_tables(
     )
     run(unlimited)
     assert _content(limited) == _content(unlimited)
+
+
+def test_steps_kept_in_parquet_give_the_tables_steps_kept_in_memory_give(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch too large for memory keeps its steps' rows in Parquet files: with every kind of
+    defect and daily snapshots, that gives the same tables, and the counts the files dictate."""
+    landing = tmp_path / "landing"
+    generate(replace(SMALL, defect_rate=0.05, snapshots="daily", days=4), landing)
+    in_memory = load_settings(landing=landing, lakehouse=tmp_path / "in_memory")
+    run(in_memory)
+    monkeypatch.setattr(embedded, "_IN_MEMORY_SHARE", 10**15)  # any batch is "too large"
+    in_parquet = load_settings(landing=landing, lakehouse=tmp_path / "in_parquet")
+    engine = _Watched(in_parquet)
+    run(in_parquet, engine)
+    assert {"transactions_checked", "quarantine_new", "silver_customers"} <= engine.steps
+    assert _content(in_parquet) == _content(in_memory)
+    assert_matches_the_files(in_parquet)
 
 
 def test_the_scratch_folder_is_gone_after_a_run(settings: Settings) -> None:

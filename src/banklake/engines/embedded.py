@@ -78,6 +78,8 @@ class EmbeddedEngine(Engine):
         self.connection.execute("SET temp_directory = ?", [str(self.scratch)])
         self._uncommitted: list[_Staged] = []
         self._commits = 0
+        self._duckdb_bytes = memory_bytes(duckdb_memory(settings.memory_limit)) or 0
+        self._bronze_bytes = 0  # the batch's Bronze, as written to Parquet
 
     def load_bronze(self, batch: LandingBatch) -> tuple[list[FileCount], list[RejectedFile]]:
         files = [file for entity in ENTITIES for file in batch.of(entity)]
@@ -92,6 +94,7 @@ class EmbeddedEngine(Engine):
                 pool.shutdown(cancel_futures=True)  # the files not started yet stay unread
                 raise
             self._create_bronze_views(writer, batch)
+            self._bronze_bytes = writer.bytes()
         pa.default_memory_pool().release_unused()  # the parsers' blocks, which DuckDB can use
         counts = [load for load in loads if isinstance(load, FileCount)]
         return counts, [load for load in loads if isinstance(load, RejectedFile)]
@@ -135,10 +138,32 @@ class EmbeddedEngine(Engine):
         )
 
     def run(self, step: Step) -> None:
-        kind = "TABLE" if step.materialize else "VIEW"
         sql = compile_sql(step.sql, self.dialect)
         with self._memory():
-            self.connection.execute(f"CREATE OR REPLACE TEMP {kind} {step.name} AS {sql}")
+            if step.materialize and self._bronze_bytes > self._duckdb_bytes // _IN_MEMORY_SHARE:
+                self._materialize(step.name, sql)
+            else:
+                kind = "TABLE" if step.materialize else "VIEW"
+                self.connection.execute(f"CREATE OR REPLACE TEMP {kind} {step.name} AS {sql}")
+
+    def _materialize(self, name: str, sql: str) -> None:
+        """The step's rows as a Parquet file in the scratch folder, and a view over it: a
+        batch too large for memory writes them once, compressed, and streams them back,
+        where a table would spill uncompressed and be read back a block at a time."""
+        path = self.scratch / "steps" / f"{name}.parquet"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        columns = self.connection.execute(f"DESCRIBE {sql}").fetchall()
+        self.connection.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet, COMPRESSION lz4_raw)")
+        # Parquet has no ENUM: the file names come back as text, and are made the ENUM again.
+        enums = [
+            f'CAST("{c}" AS {_SOURCE_FILE}) AS "{c}"'
+            for c, kind, *_ in columns
+            if kind.startswith("ENUM")
+        ]
+        replace = f" REPLACE ({', '.join(enums)})" if enums else ""
+        self.connection.execute(
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *{replace} FROM read_parquet('{path}')"
+        )
 
     def fetch(self, sql: str) -> list[dict[str, Any]]:
         with self._memory():
@@ -224,6 +249,9 @@ def duckdb_memory(memory_limit: str) -> str:
 
 
 _DUCKDB_SHARE = 60  # percent
+# A step's rows stay in DuckDB's memory while the batch's Bronze Parquet is under this share of
+# it: checked rows take about five times their Bronze bytes in memory, and the joins need room.
+_IN_MEMORY_SHARE = 10
 
 
 class _BronzeWriter:
@@ -272,6 +300,9 @@ class _BronzeWriter:
         with self._lock:
             self._rows.update(written)
         return FileCount(file.entity.name, file.name, stream.rows - len(blank))
+
+    def bytes(self) -> int:
+        return sum(path.stat().st_size for path in self._rows)
 
     def relations(self) -> dict[str, list[Path]]:
         """Each relation's files, the one with most rows first: DuckDB estimates the rows of
