@@ -216,7 +216,8 @@ def generate(
     _check(spec)
     _make_room(landing, replace)
     customer_ids = _ids("CUST_", spec.customers)
-    account_ids = _ids("ACC_", spec.accounts)
+    account_bytes = _id_bytes("ACC_", spec.accounts)
+    account_ids = _text(account_bytes)
     customers = _customers(spec, customer_ids)
     accounts, balance_cents = _accounts(spec, account_ids, customer_ids)
     life = None
@@ -243,19 +244,22 @@ def generate(
             weights = np.where(life.open_on(index), activity, 0.0)
             weights /= weights.sum()
         chunks = _transaction_chunks(
-            spec, index, day, int(day_counts[index]), int(first_tx[index]), account_ids, weights
+            spec, index, day, int(day_counts[index]), int(first_tx[index]), account_bytes, weights
         )
         records = found.setdefault(index, [])
 
-        def labelled() -> Iterator[Injected]:
+        def labelled() -> Iterator[Injected | list[np.ndarray]]:
             line = 2
             file = f"{TRANSACTIONS.folder}/{name}"
-            for chunk, table in enumerate(chunks):
+            for chunk, lines in enumerate(chunks):
+                if spec.defect_rate <= 0:
+                    yield lines.text
+                    continue
                 injected = _with_defects(
-                    spec, table, file, (1, index, chunk), line, lookups, index == last
+                    spec, lines.table(), file, (1, index, chunk), line, lookups, index == last
                 )
                 records.extend(injected.records)
-                line += table.num_rows
+                line += lines.num_rows
                 yield injected
 
         return _write(landing / TRANSACTIONS.folder / name, TRANSACTIONS, labelled())
@@ -518,10 +522,15 @@ def _rng(spec: GeneratorSpec, *stream: int) -> np.random.Generator:
 
 def _ids(prefix: str, count: int, first: int = 1, width: int = 6) -> pa.Array:
     """``PREFIX000042``-style keys, zero-padded to ``width`` (wider when the numbers need it)."""
+    return _text(_id_bytes(prefix, count, first, width))
+
+
+def _id_bytes(prefix: str, count: int, first: int = 1, width: int = 6) -> np.ndarray:
+    """The keys of :func:`_ids`, one a row of a byte matrix (they all have the same width)."""
     numbers = np.arange(first, first + count, dtype=np.int64)
     width = max(width, len(str(first + count - 1)))
     head = np.frombuffer(prefix.encode(), np.uint8)
-    return _text(np.hstack([np.broadcast_to(head, (count, len(head))), _digits(numbers, width)]))
+    return np.hstack([np.broadcast_to(head, (count, len(head))), _digits(numbers, width)])
 
 
 def _customers(spec: GeneratorSpec, ids: pa.Array) -> pa.Table:
@@ -580,21 +589,42 @@ def _day_counts(spec: GeneratorSpec) -> np.ndarray:
     return counts
 
 
+@dataclass(frozen=True)
+class _Lines:
+    """A chunk of transactions as the text of its CSV lines (no header)."""
+
+    text: list[np.ndarray]  # uint8, one after the other
+    num_rows: int
+
+    def table(self) -> pa.Table:
+        """The chunk's values as strings, for defects to edit."""
+        columns = list(TRANSACTIONS.source_columns)
+        if not self.num_rows:
+            return pa.table({column: pa.array([], pa.string()) for column in columns})
+        return pacsv.read_csv(
+            pa.BufferReader(pa.py_buffer(np.concatenate(self.text))),
+            read_options=pacsv.ReadOptions(column_names=columns, use_threads=False),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string())),
+        )
+
+
 def _transaction_chunks(
     spec: GeneratorSpec,
     day_index: int,
     day: date,
     count: int,
     first_tx: int,
-    account_ids: pa.Array,
+    account_bytes: np.ndarray,
     activity: np.ndarray,
-) -> Iterator[pa.Table]:
+) -> Iterator[_Lines]:
     hours = np.array(HOUR_WEIGHTS) / sum(HOUR_WEIGHTS)
     for chunk, start in enumerate(range(0, max(count, 1), CHUNK_ROWS)):
         n = min(CHUNK_ROWS, count - start)
         rng = _rng(spec, _STREAM_DAY, day_index, chunk)
         seconds = rng.choice(24, n, p=hours) * 3600 + rng.integers(0, 3600, n)
-        seconds.sort()  # a bank's daily extract is in booking order
+        # A bank's daily extract is in booking order. Counting the rows of each second of the
+        # day sorts them in one pass; the times are then those seconds, repeated.
+        per_second = np.bincount(seconds, minlength=len(_times_of_day()))
         kind = np.searchsorted(_AMOUNT_KIND_CDF, rng.random(n), "right")
         amount = rng.lognormal(_AMOUNT_MU[kind], _AMOUNT_SIGMA[kind])
         cents = np.clip(np.round(amount * 100), 1, MAX_AMOUNT_CENTS).astype(np.int64)
@@ -602,44 +632,128 @@ def _transaction_chunks(
         # per row, and the same distribution.
         accounts = np.repeat(np.arange(len(activity)), rng.multinomial(n, activity))
         rng.shuffle(accounts)
-        yield pa.table(
-            {
-                "tx_id": _ids("TX_", n, first=first_tx + start, width=10),
-                "account_id": account_ids.take(pa.array(accounts)),
-                "amount": _money(cents),
-                "tx_type": _TX_TYPES.take(pa.array(np.minimum(kind, 1).astype(np.int8))),
-                "timestamp": _timestamps(day, seconds),
-            }
-        )
+        times = np.repeat(_times_of_day(), per_second)
+        first = first_tx + start
+        width = max(10, len(str(first + n - 1)))
+        # Formatted a block at a time: the byte matrices stay in the CPU's cache.
+        text = [
+            _transaction_text(
+                day, first + block, width, account_bytes.take(accounts[block:end], axis=0),
+                cents[block:end], kind[block:end] == 0, times[block:end],
+            )
+            for block, end in _blocks(n)
+        ]  # fmt: skip
+        yield _Lines(text, n)
+
+
+TEXT_ROWS = 16_384
+
+
+def _blocks(count: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, count, TEXT_ROWS):
+        yield start, min(start + TEXT_ROWS, count)
+
+
+def _transaction_text(
+    day: date,
+    first: int,
+    width: int,
+    accounts: np.ndarray,
+    cents: np.ndarray,
+    debit: np.ndarray,
+    times: np.ndarray,
+) -> np.ndarray:
+    """The CSV lines of transactions ``first``, ``first + 1``, ... (their ids ``width`` digits),
+    on ``accounts`` (their keys' bytes), for ``cents``, debits or credits, at ``times`` of
+    ``day`` (``HH:MM:SS`` words)."""
+    n = len(cents)
+    numbers = np.arange(first, first + n, dtype=np.int64)
+    return _lines(
+        n,
+        [
+            b"TX_", _digits(numbers, width), b",", accounts, b",",
+            *_amount_parts(cents), b",",
+            _TYPE_BYTES.take(debit, axis=0), (b"t", ~debit[:, None]), b",",
+            f"{day.isoformat()} ".encode(), times.view(np.uint8).reshape(n, 8), b"\n",
+        ],
+    )  # fmt: skip
+
+
+# "Credit" and "Debit" less their last letter, by whether a debit: the "t" is a part of its own,
+# left out for debits.
+_TYPE_BYTES = np.frombuffer(b"CrediDebit", np.uint8).reshape(2, 5)
+_Part = bytes | np.ndarray | tuple[bytes | np.ndarray, np.ndarray]
+
+
+def _lines(count: int, parts: list[_Part]) -> np.ndarray:
+    """Text from ``count`` rows of byte columns side by side: each part is constant bytes or an
+    ``(count, width)`` byte matrix, or either with a mask of the bytes to keep. Assembling rows
+    of fixed width and then dropping the masked bytes does in two NumPy passes what formatting
+    each value, then each line, would do a value at a time."""
+    pieces = [part if isinstance(part, tuple) else (part, None) for part in parts]
+    widths = [len(v) if isinstance(v, bytes) else v.shape[-1] for v, _ in pieces]
+    edges = np.cumsum([0, *widths])
+    # One row holds every constant part and every mask that is all true: one pass each.
+    row = np.zeros(edges[-1], np.uint8)
+    kept = np.ones(edges[-1], bool)
+    for (value, mask), left, right in zip(pieces, edges[:-1], edges[1:], strict=True):
+        if isinstance(value, bytes):
+            row[left:right] = np.frombuffer(value, np.uint8)
+        if mask is not None:
+            kept[left:right] = False
+    matrix = np.empty((count, edges[-1]), np.uint8)
+    matrix[:] = row
+    keep = np.empty(matrix.shape, bool)
+    keep[:] = kept
+    for (value, mask), left, right in zip(pieces, edges[:-1], edges[1:], strict=True):
+        if not isinstance(value, bytes):
+            matrix[:, left:right] = value
+        if mask is not None:
+            keep[:, left:right] = mask
+    text: np.ndarray = matrix[keep]
+    return text
+
+
+def _amount_parts(cents: np.ndarray) -> list[_Part]:
+    """Positive cents as ``12.30``-style parts for :func:`_lines`: units without their leading
+    zeros, a point and the hundredths."""
+    width = len(str(int(cents.max(initial=0)) // 100))
+    digits = _digits(cents, width + 2)
+    # A digit of the units shows when the number reaches it; the last one always does.
+    reached = 10 ** np.arange(width + 1, 1, -1, dtype=np.int64)
+    reached[-1] = 0
+    shown = cents[:, None] >= reached
+    return [(digits[:, :width], shown), b".", digits[:, width:]]
 
 
 # Text columns are formatted straight into byte buffers: at tens of millions of rows, Python
 # string formatting (or even Arrow's casts) would dominate the generator's time.
 
 
-# "00".."99" as two-byte words: one lookup per digit pair instead of a division per digit.
-_DIGIT_PAIRS = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), np.uint16)
+# "0000".."9999" as four-byte words: one lookup per four digits instead of a division per digit.
+_DIGIT_QUADS = np.frombuffer("".join(f"{i:04d}" for i in range(10_000)).encode(), np.uint32)
 
 
 def _digits(values: np.ndarray, width: int) -> np.ndarray:
     """The ASCII digits of non-negative integers, zero-padded: an ``(n, width)`` byte matrix."""
-    pairs = -(-width // 2)
-    matrix = np.empty((len(values), pairs), np.uint16)
+    quads = -(-width // 4)
+    matrix = np.empty((len(values), quads), np.uint32)
     rest = values
-    for column in range(pairs - 1, -1, -1):
-        rest, pair = np.divmod(rest, 100)
-        matrix[:, column] = _DIGIT_PAIRS.take(pair)
-    return matrix.view(np.uint8)[:, 2 * pairs - width :]
+    for column in range(quads - 1, 0, -1):
+        rest, quad = np.divmod(rest, 10_000)
+        matrix[:, column] = _DIGIT_QUADS.take(quad)
+    matrix[:, 0] = _DIGIT_QUADS.take(rest % 10_000)
+    return matrix.view(np.uint8)[:, 4 * quads - width :]
 
 
 def _text(matrix: np.ndarray, keep: np.ndarray | None = None) -> pa.Array:
     """A string array from the rows of an ASCII byte matrix, less the bytes ``keep`` masks out."""
     count, width = matrix.shape
     if keep is None:
-        data = np.ascontiguousarray(matrix).tobytes()
+        data = np.ascontiguousarray(matrix)  # Arrow's buffer holds the array: no copy
         offsets = np.arange(0, count * width + 1, width, dtype=np.int32)
     else:
-        data = matrix[keep].tobytes()
+        data = matrix[keep]
         offsets = np.zeros(count + 1, np.int32)
         np.cumsum(keep.sum(axis=1), out=offsets[1:])
     return pa.Array.from_buffers(
@@ -682,8 +796,9 @@ def _timestamps(day: date, seconds: np.ndarray) -> pa.Array:
     return _text(matrix)
 
 
-def _write(path: Path, entity: Entity, chunks: Iterable[Injected]) -> Path:
-    """Write CSV chunks to a temporary name and rename it: a reader never sees half a file."""
+def _write(path: Path, entity: Entity, chunks: Iterable[Injected | list[np.ndarray]]) -> Path:
+    """Write CSV chunks (tables, or the text of their lines) to a temporary name and rename it:
+    a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     columns = list(entity.source_columns)
@@ -696,6 +811,9 @@ def _write(path: Path, entity: Entity, chunks: Iterable[Injected]) -> Path:
         pacsv.CSVWriter(handle, schema, write_options=options) as writer,
     ):
         for chunk in chunks:
+            if isinstance(chunk, list):
+                handle.writelines(text.data for text in chunk)
+                continue
             if not chunk.truncated:
                 writer.write_table(chunk.table.select(columns))
                 continue
