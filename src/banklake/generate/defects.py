@@ -417,6 +417,8 @@ def orphan_accounts(
     accounts: pa.Table, chosen: pa.Array, file: str
 ) -> tuple[pa.Table, list[dict[str, Any]]]:
     """Give the ``chosen`` accounts a customer that does not exist; describe those lines."""
+    if not len(chosen):
+        return accounts, []
     orphaned = pc.is_in(accounts["account_id"], chosen)
     ghosts = pc.binary_join_element_wise(
         "CUST_999", pc.utf8_slice_codeunits(accounts["account_id"], 4), ""

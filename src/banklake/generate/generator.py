@@ -159,7 +159,6 @@ _AMOUNT_MU = np.log([45.0, 150.0, 2_500.0])
 _AMOUNT_SIGMA = np.array([1.1, 1.0, 0.4])
 MAX_AMOUNT_CENTS = 25_000_000  # 250,000.00: larger single transactions are out of scope here
 
-_TX_TYPES = pa.array(["Debit", "Credit"])
 (
     _STREAM_CUSTOMERS,
     _STREAM_ACCOUNTS,
@@ -215,19 +214,27 @@ def generate(
     """
     _check(spec)
     _make_room(landing, replace)
-    customer_ids = _ids("CUST_", spec.customers)
     account_bytes = _id_bytes("ACC_", spec.accounts)
     account_ids = _text(account_bytes)
-    customers = _customers(spec, customer_ids)
-    accounts, balance_cents = _accounts(spec, account_ids, customer_ids)
     life = None
     if spec.snapshots == "daily":
         life = lifecycle(
             _rng(spec, _STREAM_HISTORY), spec.days, spec.customers, spec.accounts, _COUNTRIES
         )
-    orphans = _orphans(spec, account_ids)
-    dimensions = _write_snapshots(spec, landing, customers, accounts, balance_cents, life, orphans)
-    lookups, last = dimensions.lookups, spec.days - 1
+
+    def snapshots() -> _Snapshots:
+        customer_ids = _ids("CUST_", spec.customers)
+        customers = _customers(spec, customer_ids)
+        accounts, balance_cents = _accounts(spec, account_ids, customer_ids)
+        orphans = _orphans(spec, account_ids)
+        return _write_snapshots(spec, landing, customers, accounts, balance_cents, life, orphans)
+
+    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+    # The snapshots are written while the first days are; transactions wait for them only when
+    # their defects depend on what the snapshots hold.
+    written = pool.submit(snapshots)
+    lookups = written.result().lookups if spec.defect_rate > 0 else None
+    last = spec.days - 1
     activity = _rng(spec, _STREAM_ACTIVITY).lognormal(0.0, 1.2, spec.accounts)
     activity /= activity.sum()
     day_counts = _day_counts(spec)
@@ -267,13 +274,14 @@ def generate(
     # NumPy and Arrow release the GIL, so days generate in parallel; each day has its own random
     # stream, so the files do not depend on which thread wrote them.
     tx_paths = []
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+    with pool:
         for day, path in zip(
             spec.business_days, pool.map(write_day, range(spec.days)), strict=True
         ):
             tx_paths.append(path)
             if on_day is not None:
                 on_day(day)
+        dimensions = written.result()
     rows = {
         CUSTOMERS.name: spec.customers,
         ACCOUNTS.name: spec.accounts,
@@ -621,13 +629,18 @@ def _transaction_chunks(
     for chunk, start in enumerate(range(0, max(count, 1), CHUNK_ROWS)):
         n = min(CHUNK_ROWS, count - start)
         rng = _rng(spec, _STREAM_DAY, day_index, chunk)
-        seconds = rng.choice(24, n, p=hours) * 3600 + rng.integers(0, 3600, n)
+        seconds = rng.choice(24, n, p=hours)
+        seconds *= 3600
+        seconds += rng.integers(0, 3600, n)
         # A bank's daily extract is in booking order. Counting the rows of each second of the
         # day sorts them in one pass; the times are then those seconds, repeated.
         per_second = np.bincount(seconds, minlength=len(_times_of_day()))
         kind = np.searchsorted(_AMOUNT_KIND_CDF, rng.random(n), "right")
         amount = rng.lognormal(_AMOUNT_MU[kind], _AMOUNT_SIGMA[kind])
-        cents = np.clip(np.round(amount * 100), 1, MAX_AMOUNT_CENTS).astype(np.int64)
+        amount *= 100  # in place: fewer fresh pages for the system to hand out
+        cents = np.clip(np.round(amount, out=amount), 1, MAX_AMOUNT_CENTS, out=amount).astype(
+            np.int64
+        )
         # Per-account counts from one multinomial, then shuffled: cheaper than a weighted draw
         # per row, and the same distribution.
         accounts = np.repeat(np.arange(len(activity)), rng.multinomial(n, activity))
@@ -782,18 +795,12 @@ def _money(cents: np.ndarray) -> pa.Array:
 @cache
 def _times_of_day() -> np.ndarray:
     """``HH:MM:SS`` for every second of a day, each as one 8-byte word."""
-    text = "".join(
-        f"{h:02d}:{m:02d}:{sec:02d}" for h in range(24) for m in range(60) for sec in range(60)
-    )
-    return np.frombuffer(text.encode(), np.uint64)
-
-
-def _timestamps(day: date, seconds: np.ndarray) -> pa.Array:
-    """``YYYY-MM-DD HH:MM:SS`` for seconds after midnight of ``day``."""
-    matrix = np.empty((len(seconds), 19), np.uint8)
-    matrix[:, :11] = np.frombuffer(f"{day.isoformat()} ".encode(), np.uint8)
-    matrix[:, 11:] = _times_of_day().take(seconds).view(np.uint8).reshape(-1, 8)
-    return _text(matrix)
+    hours, minutes, seconds = np.unravel_index(np.arange(24 * 3600), (24, 60, 60))
+    text = np.full((len(hours), 8), ord(":"), np.uint8)
+    for column, values in zip((0, 3, 6), (hours, minutes, seconds), strict=True):
+        text[:, column : column + 2] = _digits(values, 2)
+    words: np.ndarray = text.view(np.uint64)[:, 0]
+    return words
 
 
 def _write(path: Path, entity: Entity, chunks: Iterable[Injected | list[np.ndarray]]) -> Path:
