@@ -544,12 +544,12 @@ def _id_bytes(prefix: str, count: int, first: int = 1, width: int = 6) -> np.nda
 def _customers(spec: GeneratorSpec, ids: pa.Array) -> pa.Table:
     rng = _rng(spec, _STREAM_CUSTOMERS)
     n = spec.customers
-    first = pa.array(FIRST_NAMES).take(rng.integers(0, len(FIRST_NAMES), n))
-    last = pa.array(LAST_NAMES).take(rng.integers(0, len(LAST_NAMES), n))
-    domain = pa.array(EMAIL_DOMAINS).take(rng.integers(0, len(EMAIL_DOMAINS), n))
+    first = pa.array(FIRST_NAMES).take(_indices(rng.integers(0, len(FIRST_NAMES), n)))
+    last = pa.array(LAST_NAMES).take(_indices(rng.integers(0, len(LAST_NAMES), n)))
+    domain = pa.array(EMAIL_DOMAINS).take(_indices(rng.integers(0, len(EMAIL_DOMAINS), n)))
     number = pc.utf8_slice_codeunits(ids, 5)  # CUST_000042 -> 000042 keeps every email unique
     local = pc.utf8_lower(pc.binary_join_element_wise(first, ".", last, number, ""))
-    country = pa.array(COUNTRIES).take(rng.choice(len(COUNTRIES), n, p=COUNTRY_WEIGHTS))
+    country = _COUNTRIES.take(_indices(rng.choice(len(COUNTRIES), n, p=COUNTRY_WEIGHTS)))
     return pa.table(
         {
             "customer_id": ids,
@@ -579,14 +579,19 @@ def _accounts(
     table = pa.table(
         {
             "account_id": ids,
-            "customer_id": customer_ids.take(pa.array(owner)),
-            "account_type": pa.array(["Current", "Savings"]).take(
-                pa.array(savings.astype(np.int8))
-            ),
+            "customer_id": customer_ids.take(_indices(owner)),
+            "account_type": pa.array(["Current", "Savings"]).take(_indices(savings)),
             "balance": _money(balance_cents),
         }
     )
     return table, balance_cents
+
+
+def _indices(values: np.ndarray) -> pa.Array:
+    """Integers as Arrow indices, wrapping NumPy's buffer: ``pa.array`` would first import
+    ``numpy.ma`` (a noticeable part of a small run's start-up) to look for a mask."""
+    data = np.ascontiguousarray(values, np.int64)
+    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
 
 
 def _day_counts(spec: GeneratorSpec) -> np.ndarray:
@@ -759,16 +764,15 @@ def _digits(values: np.ndarray, width: int) -> np.ndarray:
     return matrix.view(np.uint8)[:, 4 * quads - width :]
 
 
-def _text(matrix: np.ndarray, keep: np.ndarray | None = None) -> pa.Array:
-    """A string array from the rows of an ASCII byte matrix, less the bytes ``keep`` masks out."""
+def _text(matrix: np.ndarray) -> pa.Array:
+    """A string array from the rows of an ASCII byte matrix."""
     count, width = matrix.shape
-    if keep is None:
-        data = np.ascontiguousarray(matrix)  # Arrow's buffer holds the array: no copy
-        offsets = np.arange(0, count * width + 1, width, dtype=np.int32)
-    else:
-        data = matrix[keep]
-        offsets = np.zeros(count + 1, np.int32)
-        np.cumsum(keep.sum(axis=1), out=offsets[1:])
+    data = np.ascontiguousarray(matrix)  # Arrow's buffer holds the array: no copy
+    offsets = np.arange(0, count * width + 1, width, dtype=np.int32)
+    return _strings(count, offsets, data)
+
+
+def _strings(count: int, offsets: np.ndarray, data: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(
         pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
@@ -789,7 +793,9 @@ def _money(cents: np.ndarray) -> pa.Array:
     keep = np.ones(matrix.shape, bool)
     keep[:, 0] = cents < 0
     keep[:, 1 : 1 + width] = np.arange(width) >= (width - used)[:, None]
-    return _text(matrix, keep)
+    offsets = np.zeros(count + 1, np.int32)
+    np.cumsum(used + 3 + (cents < 0), out=offsets[1:])
+    return _strings(count, offsets, matrix[keep])
 
 
 @cache
