@@ -53,6 +53,7 @@ from banklake.generate.defects import (
     truncate_lines,
 )
 from banklake.generate.history import Lifecycle, lifecycle
+from banklake.generate.memory import freed_memory_kept
 
 CHUNK_ROWS = 1_000_000
 MAX_DAYS = 3660  # ten years of daily files: more is a typo, and would take hours
@@ -214,6 +215,13 @@ def generate(
     """
     _check(spec)
     _make_room(landing, replace)
+    with freed_memory_kept():
+        return _generate(spec, landing, on_day)
+
+
+def _generate(
+    spec: GeneratorSpec, landing: Path, on_day: Callable[[date], None] | None
+) -> GeneratedFiles:
     account_bytes = _id_bytes("ACC_", spec.accounts)
     account_ids = _text(account_bytes)
     life = None
