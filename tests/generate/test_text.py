@@ -61,3 +61,14 @@ def test_a_chunk_reads_back_as_its_values() -> None:
     text = b"".join(part.tobytes() for part in chunk.text).decode()
     assert table.num_rows == chunk.num_rows == 2_000
     assert [",".join(row.values()) for row in table.to_pylist()] == text.splitlines()
+
+
+def test_hours_are_those_choice_draws() -> None:
+    """The table lookup picks the hour ``rng.choice`` picks from the same draws (bounds too)."""
+    weights = np.array(generator_module.HOUR_WEIGHTS) / sum(generator_module.HOUR_WEIGHTS)
+    chosen = np.random.default_rng(7).choice(24, 200_000, p=weights)
+    assert np.array_equal(generator_module._hours(np.random.default_rng(7).random(200_000)), chosen)
+    bounds = generator_module._HOUR_CDF[:-1]
+    edges = np.concatenate([bounds, np.nextafter(bounds, 0), [0.0, np.nextafter(1.0, 0)]])
+    expected = np.searchsorted(generator_module._HOUR_CDF, edges, "right")
+    assert np.array_equal(generator_module._hours(edges), expected)
