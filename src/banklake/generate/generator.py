@@ -237,11 +237,7 @@ def _generate(
         orphans = _orphans(spec, account_ids)
         return _write_snapshots(spec, landing, customers, accounts, balance_cents, life, orphans)
 
-    pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
-    # The snapshots are written while the first days are; transactions wait for them only when
-    # their defects depend on what the snapshots hold.
-    written = pool.submit(snapshots)
-    lookups = written.result().lookups if spec.defect_rate > 0 else None
+    lookups: Lookups | None = None  # what defects find in the snapshots, once written
     last = spec.days - 1
     activity = _rng(spec, _STREAM_ACTIVITY).lognormal(0.0, 1.2, spec.accounts)
     activity /= activity.sum()
@@ -282,7 +278,12 @@ def _generate(
     # NumPy and Arrow release the GIL, so days generate in parallel; each day has its own random
     # stream, so the files do not depend on which thread wrote them.
     tx_paths = []
-    with pool:
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        # The snapshots are written while the first days are; transactions wait for them only
+        # when their defects depend on what the snapshots hold.
+        written = pool.submit(snapshots)
+        if spec.defect_rate > 0:
+            lookups = written.result().lookups
         for day, path in zip(
             spec.business_days, pool.map(write_day, range(spec.days)), strict=True
         ):
