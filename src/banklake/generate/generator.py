@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -20,7 +20,6 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from banklake.bronze.landing import dimension_file_name, transactions_file_name
@@ -231,7 +230,7 @@ def _generate(
         )
 
     def snapshots() -> _Snapshots:
-        customer_ids = _ids("CUST_", spec.customers)
+        customer_ids = _id_bytes("CUST_", spec.customers)
         customers = _customers(spec, customer_ids)
         accounts, balance_cents = _accounts(spec, account_ids, customer_ids)
         orphans = _orphans(spec, account_ids)
@@ -444,6 +443,8 @@ def _joins_late(
     """A customers snapshot of the first day without some customers that are clean in the
     latest one: their accounts (in the latest snapshot) transact from the first day, and those
     transactions have no customer on their date."""
+    import pyarrow.compute as pc  # only with defects: a plain generation does without it
+
     ids = customers["customer_id"]
     touched = pc.is_in(ids, pa.array(sorted(latest.touched), pa.string()))
     chosen = _rng(spec, _STREAM_DEFECTS, 5).random(len(ids)) < spec.defect_rate / 3
@@ -537,40 +538,67 @@ def _rng(spec: GeneratorSpec, *stream: int) -> np.random.Generator:
     return np.random.default_rng([spec.seed, *stream])
 
 
-def _ids(prefix: str, count: int, first: int = 1, width: int = 6) -> pa.Array:
-    """``PREFIX000042``-style keys, zero-padded to ``width`` (wider when the numbers need it)."""
-    return _text(_id_bytes(prefix, count, first, width))
-
-
 def _id_bytes(prefix: str, count: int, first: int = 1, width: int = 6) -> np.ndarray:
-    """The keys of :func:`_ids`, one a row of a byte matrix (they all have the same width)."""
+    """``PREFIX000042``-style keys, zero-padded to ``width`` (wider when the numbers need it),
+    one a row of a byte matrix: they all have the same width."""
     numbers = np.arange(first, first + count, dtype=np.int64)
     width = max(width, len(str(first + count - 1)))
     head = np.frombuffer(prefix.encode(), np.uint8)
     return np.hstack([np.broadcast_to(head, (count, len(head))), _digits(numbers, width)])
 
 
-def _customers(spec: GeneratorSpec, ids: pa.Array) -> pa.Table:
+def _customers(spec: GeneratorSpec, ids: np.ndarray) -> pa.Table:
+    """The customers, from the bytes of their keys."""
     rng = _rng(spec, _STREAM_CUSTOMERS)
     n = spec.customers
-    first = pa.array(FIRST_NAMES).take(_indices(rng.integers(0, len(FIRST_NAMES), n)))
-    last = pa.array(LAST_NAMES).take(_indices(rng.integers(0, len(LAST_NAMES), n)))
-    domain = pa.array(EMAIL_DOMAINS).take(_indices(rng.integers(0, len(EMAIL_DOMAINS), n)))
-    number = pc.utf8_slice_codeunits(ids, 5)  # CUST_000042 -> 000042 keeps every email unique
-    local = pc.utf8_lower(pc.binary_join_element_wise(first, ".", last, number, ""))
-    country = _COUNTRIES.take(_indices(rng.choice(len(COUNTRIES), n, p=COUNTRY_WEIGHTS)))
+    first = _Words(FIRST_NAMES, rng.integers(0, len(FIRST_NAMES), n))
+    last = _Words(LAST_NAMES, rng.integers(0, len(LAST_NAMES), n))
+    domain = _Words(EMAIL_DOMAINS, rng.integers(0, len(EMAIL_DOMAINS), n))
+    country = _Words(COUNTRIES, rng.choice(len(COUNTRIES), n, p=COUNTRY_WEIGHTS))
+    number = ids[:, len("CUST_") :]  # CUST_000042 -> 000042 keeps every email unique
+    email = [first.lower(), b".", last.lower(), number, b"@", domain.part()]
+    email_lengths = first.lengths + last.lengths + number.shape[1] + domain.lengths + 2
     return pa.table(
         {
-            "customer_id": ids,
-            "name": pc.binary_join_element_wise(first, last, " "),
-            "email": pc.binary_join_element_wise(local, domain, "@"),
-            "country": country,
+            "customer_id": _text(ids),
+            "name": _column([first.part(), b" ", last.part()], first.lengths + 1 + last.lengths),
+            "email": _column(email, email_lengths),
+            "country": _column([country.part()], country.lengths),
         }
     )
 
 
+class _Words:
+    """A word from ``words`` for each of ``chosen`` (their indexes), as parts for :func:`_lines`."""
+
+    def __init__(self, words: Sequence[str], chosen: np.ndarray) -> None:
+        width = max(map(len, words))
+        table = np.zeros((len(words), width), np.uint8)
+        for row, word in enumerate(words):
+            table[row, : len(word)] = np.frombuffer(word.encode(), np.uint8)
+        self._words = words
+        self._chosen = chosen
+        self._bytes = table.take(chosen, axis=0)
+        self.lengths = np.array([len(word) for word in words]).take(chosen)
+        self._mask = np.arange(width) < self.lengths[:, None]
+
+    def part(self) -> _Part:
+        return (self._bytes, self._mask)
+
+    def lower(self) -> _Part:
+        lowered = _Words([word.lower() for word in self._words], self._chosen)
+        return (lowered._bytes, self._mask)
+
+
+def _column(parts: list[_Part], lengths: np.ndarray) -> pa.Array:
+    """A string array of the rows :func:`_lines` assembles, given each row's length."""
+    offsets = np.zeros(len(lengths) + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return _strings(len(lengths), offsets, _lines(len(lengths), parts))
+
+
 def _accounts(
-    spec: GeneratorSpec, ids: pa.Array, customer_ids: pa.Array
+    spec: GeneratorSpec, ids: pa.Array, customer_ids: np.ndarray
 ) -> tuple[pa.Table, np.ndarray]:
     """The accounts as of the first day, and their balances in cents."""
     rng = _rng(spec, _STREAM_ACCOUNTS)
@@ -588,19 +616,15 @@ def _accounts(
     table = pa.table(
         {
             "account_id": ids,
-            "customer_id": customer_ids.take(_indices(owner)),
-            "account_type": pa.array(["Current", "Savings"]).take(_indices(savings)),
+            "customer_id": _text(customer_ids.take(owner, axis=0)),
+            "account_type": _text(_ACCOUNT_TYPES.take(savings, axis=0)),
             "balance": _money(balance_cents),
         }
     )
     return table, balance_cents
 
 
-def _indices(values: np.ndarray) -> pa.Array:
-    """Integers as Arrow indices, wrapping NumPy's buffer: ``pa.array`` would first import
-    ``numpy.ma`` (a noticeable part of a small run's start-up) to look for a mask."""
-    data = np.ascontiguousarray(values, np.int64)
-    return pa.Array.from_buffers(pa.int64(), len(data), [None, pa.py_buffer(data)])
+_ACCOUNT_TYPES = np.frombuffer(b"CurrentSavings", np.uint8).reshape(2, 7)  # by whether savings
 
 
 def _day_counts(spec: GeneratorSpec) -> np.ndarray:
