@@ -1,8 +1,10 @@
 """Synthetic Bronze data: customers, accounts and one transactions file per business day.
 
-Everything is vectorised with NumPy and written with PyArrow's CSV writer. Each day is generated
-in chunks of at most ``CHUNK_ROWS`` rows from its own random stream, so memory does not grow with
-volume and the same options and seed always give byte-identical files.
+Everything is vectorised with NumPy. The transactions' CSV lines are assembled as bytes by NumPy
+(a table is made of them only for defects to edit); the snapshots are written by PyArrow's CSV
+writer. Each day is generated in chunks of at most ``CHUNK_ROWS`` rows from its own random
+stream, so memory does not grow with volume and the same options and seed always give
+byte-identical files.
 """
 
 from __future__ import annotations
