@@ -5,7 +5,8 @@ glibc's malloc hands such memory straight back to the system (arrays above its m
 are mapped and unmapped one by one, and a freed heap top is trimmed), so the next chunk touches
 fresh pages: at ten million transactions that is hundreds of thousands of page faults, a large
 share of the run's system time. While generating, malloc keeps what is freed; afterwards its
-default thresholds are restored and what it kept is handed back.
+default thresholds are set again (as fixed values: glibc's own sliding mmap threshold stays
+off) and what it kept is handed back. Where the C library is not glibc, nothing changes.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ _TRIM_ABOVE = 1024 * 1024 * 1024
 
 @contextmanager
 def freed_memory_kept() -> Iterator[None]:
-    """Within the block, glibc's malloc reuses freed memory; elsewhere nothing changes."""
+    """Within the block, glibc's malloc reuses the memory freed in it."""
     libc = _glibc()
     if libc is None:
         yield
@@ -42,7 +43,7 @@ def freed_memory_kept() -> Iterator[None]:
 def _glibc() -> ctypes.CDLL | None:
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt  # noqa: B018 - present only in glibc (musl has no mallopt)
+        libc.mallopt  # noqa: B018 - glibc's: other C libraries may lack them
         libc.malloc_trim  # noqa: B018
     except (OSError, AttributeError):
         return None
