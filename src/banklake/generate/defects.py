@@ -19,7 +19,6 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from banklake.contracts import (
     ACCOUNTS,
@@ -284,6 +283,8 @@ def _cascade(
     first_line: int,
 ) -> list[Record]:
     """Add the lookup rules transactions fail to their records (or give them one)."""
+    import pyarrow.compute as pc  # imported when needed: a plain generation does without it
+
     by_line = {r["line"]: r for r in records}
 
     def fail(row: int, tx_id: str, rule: str, cause: Cause | None) -> None:
@@ -417,6 +418,10 @@ def orphan_accounts(
     accounts: pa.Table, chosen: pa.Array, file: str
 ) -> tuple[pa.Table, list[dict[str, Any]]]:
     """Give the ``chosen`` accounts a customer that does not exist; describe those lines."""
+    if not len(chosen):
+        return accounts, []
+    import pyarrow.compute as pc  # imported when needed: a plain generation does without it
+
     orphaned = pc.is_in(accounts["account_id"], chosen)
     ghosts = pc.binary_join_element_wise(
         "CUST_999", pc.utf8_slice_codeunits(accounts["account_id"], 4), ""

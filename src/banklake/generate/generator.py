@@ -1,8 +1,10 @@
 """Synthetic Bronze data: customers, accounts and one transactions file per business day.
 
-Everything is vectorised with NumPy and written with PyArrow's CSV writer. Each day is generated
-in chunks of at most ``CHUNK_ROWS`` rows from its own random stream, so memory does not grow with
-volume and the same options and seed always give byte-identical files.
+Everything is vectorised with NumPy. The transactions' CSV lines are assembled as bytes by NumPy
+(a table is made of them only for defects to edit); the snapshots are written by PyArrow's CSV
+writer. Each day is generated in chunks of at most ``CHUNK_ROWS`` rows from its own random
+stream, so memory does not grow with volume and the same options and seed always give
+byte-identical files.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -20,7 +22,6 @@ from typing import Literal
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from banklake.bronze.landing import dimension_file_name, transactions_file_name
@@ -53,6 +54,7 @@ from banklake.generate.defects import (
     truncate_lines,
 )
 from banklake.generate.history import Lifecycle, lifecycle
+from banklake.generate.memory import freed_memory_kept
 
 CHUNK_ROWS = 1_000_000
 MAX_DAYS = 3660  # ten years of daily files: more is a typo, and would take hours
@@ -159,7 +161,6 @@ _AMOUNT_MU = np.log([45.0, 150.0, 2_500.0])
 _AMOUNT_SIGMA = np.array([1.1, 1.0, 0.4])
 MAX_AMOUNT_CENTS = 25_000_000  # 250,000.00: larger single transactions are out of scope here
 
-_TX_TYPES = pa.array(["Debit", "Credit"])
 (
     _STREAM_CUSTOMERS,
     _STREAM_ACCOUNTS,
@@ -215,18 +216,30 @@ def generate(
     """
     _check(spec)
     _make_room(landing, replace)
-    customer_ids = _ids("CUST_", spec.customers)
-    account_ids = _ids("ACC_", spec.accounts)
-    customers = _customers(spec, customer_ids)
-    accounts, balance_cents = _accounts(spec, account_ids, customer_ids)
+    with freed_memory_kept():
+        return _generate(spec, landing, on_day)
+
+
+def _generate(
+    spec: GeneratorSpec, landing: Path, on_day: Callable[[date], None] | None
+) -> GeneratedFiles:
+    account_bytes = _id_bytes("ACC_", spec.accounts)
+    account_ids = _text(account_bytes)
     life = None
     if spec.snapshots == "daily":
         life = lifecycle(
             _rng(spec, _STREAM_HISTORY), spec.days, spec.customers, spec.accounts, _COUNTRIES
         )
-    orphans = _orphans(spec, account_ids)
-    dimensions = _write_snapshots(spec, landing, customers, accounts, balance_cents, life, orphans)
-    lookups, last = dimensions.lookups, spec.days - 1
+
+    def snapshots() -> _Snapshots:
+        customer_ids = _id_bytes("CUST_", spec.customers)
+        customers = _customers(spec, customer_ids)
+        accounts, balance_cents = _accounts(spec, account_ids, customer_ids)
+        orphans = _orphans(spec, account_ids)
+        return _write_snapshots(spec, landing, customers, accounts, balance_cents, life, orphans)
+
+    lookups: Lookups | None = None  # what defects find in the snapshots, once written
+    last = spec.days - 1
     activity = _rng(spec, _STREAM_ACTIVITY).lognormal(0.0, 1.2, spec.accounts)
     activity /= activity.sum()
     day_counts = _day_counts(spec)
@@ -243,19 +256,22 @@ def generate(
             weights = np.where(life.open_on(index), activity, 0.0)
             weights /= weights.sum()
         chunks = _transaction_chunks(
-            spec, index, day, int(day_counts[index]), int(first_tx[index]), account_ids, weights
+            spec, index, day, int(day_counts[index]), int(first_tx[index]), account_bytes, weights
         )
         records = found.setdefault(index, [])
 
-        def labelled() -> Iterator[Injected]:
+        def labelled() -> Iterator[Injected | list[np.ndarray]]:
             line = 2
             file = f"{TRANSACTIONS.folder}/{name}"
-            for chunk, table in enumerate(chunks):
+            for chunk, lines in enumerate(chunks):
+                if spec.defect_rate <= 0:
+                    yield lines.text
+                    continue
                 injected = _with_defects(
-                    spec, table, file, (1, index, chunk), line, lookups, index == last
+                    spec, lines.table(), file, (1, index, chunk), line, lookups, index == last
                 )
                 records.extend(injected.records)
-                line += table.num_rows
+                line += lines.num_rows
                 yield injected
 
         return _write(landing / TRANSACTIONS.folder / name, TRANSACTIONS, labelled())
@@ -264,12 +280,18 @@ def generate(
     # stream, so the files do not depend on which thread wrote them.
     tx_paths = []
     with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        # The snapshots are written while the first days are; transactions wait for them only
+        # when their defects depend on what the snapshots hold.
+        written = pool.submit(snapshots)
+        if spec.defect_rate > 0:
+            lookups = written.result().lookups
         for day, path in zip(
             spec.business_days, pool.map(write_day, range(spec.days)), strict=True
         ):
             tx_paths.append(path)
             if on_day is not None:
                 on_day(day)
+        dimensions = written.result()
     rows = {
         CUSTOMERS.name: spec.customers,
         ACCOUNTS.name: spec.accounts,
@@ -423,6 +445,8 @@ def _joins_late(
     """A customers snapshot of the first day without some customers that are clean in the
     latest one: their accounts (in the latest snapshot) transact from the first day, and those
     transactions have no customer on their date."""
+    import pyarrow.compute as pc  # only with defects: a plain generation does without it
+
     ids = customers["customer_id"]
     touched = pc.is_in(ids, pa.array(sorted(latest.touched), pa.string()))
     chosen = _rng(spec, _STREAM_DEFECTS, 5).random(len(ids)) < spec.defect_rate / 3
@@ -516,35 +540,67 @@ def _rng(spec: GeneratorSpec, *stream: int) -> np.random.Generator:
     return np.random.default_rng([spec.seed, *stream])
 
 
-def _ids(prefix: str, count: int, first: int = 1, width: int = 6) -> pa.Array:
-    """``PREFIX000042``-style keys, zero-padded to ``width`` (wider when the numbers need it)."""
+def _id_bytes(prefix: str, count: int, first: int = 1, width: int = 6) -> np.ndarray:
+    """``PREFIX000042``-style keys, zero-padded to ``width`` (wider when the numbers need it),
+    one a row of a byte matrix: they all have the same width."""
     numbers = np.arange(first, first + count, dtype=np.int64)
     width = max(width, len(str(first + count - 1)))
     head = np.frombuffer(prefix.encode(), np.uint8)
-    return _text(np.hstack([np.broadcast_to(head, (count, len(head))), _digits(numbers, width)]))
+    return np.hstack([np.broadcast_to(head, (count, len(head))), _digits(numbers, width)])
 
 
-def _customers(spec: GeneratorSpec, ids: pa.Array) -> pa.Table:
+def _customers(spec: GeneratorSpec, ids: np.ndarray) -> pa.Table:
+    """The customers, from the bytes of their keys."""
     rng = _rng(spec, _STREAM_CUSTOMERS)
     n = spec.customers
-    first = pa.array(FIRST_NAMES).take(rng.integers(0, len(FIRST_NAMES), n))
-    last = pa.array(LAST_NAMES).take(rng.integers(0, len(LAST_NAMES), n))
-    domain = pa.array(EMAIL_DOMAINS).take(rng.integers(0, len(EMAIL_DOMAINS), n))
-    number = pc.utf8_slice_codeunits(ids, 5)  # CUST_000042 -> 000042 keeps every email unique
-    local = pc.utf8_lower(pc.binary_join_element_wise(first, ".", last, number, ""))
-    country = pa.array(COUNTRIES).take(rng.choice(len(COUNTRIES), n, p=COUNTRY_WEIGHTS))
+    first = _Words(FIRST_NAMES, rng.integers(0, len(FIRST_NAMES), n))
+    last = _Words(LAST_NAMES, rng.integers(0, len(LAST_NAMES), n))
+    domain = _Words(EMAIL_DOMAINS, rng.integers(0, len(EMAIL_DOMAINS), n))
+    country = _Words(COUNTRIES, rng.choice(len(COUNTRIES), n, p=COUNTRY_WEIGHTS))
+    number = ids[:, len("CUST_") :]  # CUST_000042 -> 000042 keeps every email unique
+    email = [first.lower(), b".", last.lower(), number, b"@", domain.part()]
+    email_lengths = first.lengths + last.lengths + number.shape[1] + domain.lengths + 2
     return pa.table(
         {
-            "customer_id": ids,
-            "name": pc.binary_join_element_wise(first, last, " "),
-            "email": pc.binary_join_element_wise(local, domain, "@"),
-            "country": country,
+            "customer_id": _text(ids),
+            "name": _column([first.part(), b" ", last.part()], first.lengths + 1 + last.lengths),
+            "email": _column(email, email_lengths),
+            "country": _column([country.part()], country.lengths),
         }
     )
 
 
+class _Words:
+    """A word from ``words`` for each of ``chosen`` (their indexes), as parts for :func:`_lines`."""
+
+    def __init__(self, words: Sequence[str], chosen: np.ndarray) -> None:
+        width = max(map(len, words))
+        table = np.zeros((len(words), width), np.uint8)
+        for row, word in enumerate(words):
+            table[row, : len(word)] = np.frombuffer(word.encode(), np.uint8)
+        self._words = words
+        self._chosen = chosen
+        self._bytes = table.take(chosen, axis=0)
+        self.lengths = np.array([len(word) for word in words]).take(chosen)
+        self._mask = np.arange(width) < self.lengths[:, None]
+
+    def part(self) -> _Part:
+        return (self._bytes, self._mask)
+
+    def lower(self) -> _Part:
+        lowered = _Words([word.lower() for word in self._words], self._chosen)
+        return (lowered._bytes, self._mask)
+
+
+def _column(parts: list[_Part], lengths: np.ndarray) -> pa.Array:
+    """A string array of the rows :func:`_lines` assembles, given each row's length."""
+    offsets = np.zeros(len(lengths) + 1, np.int32)
+    np.cumsum(lengths, out=offsets[1:])
+    return _strings(len(lengths), offsets, _lines(len(lengths), parts))
+
+
 def _accounts(
-    spec: GeneratorSpec, ids: pa.Array, customer_ids: pa.Array
+    spec: GeneratorSpec, ids: pa.Array, customer_ids: np.ndarray
 ) -> tuple[pa.Table, np.ndarray]:
     """The accounts as of the first day, and their balances in cents."""
     rng = _rng(spec, _STREAM_ACCOUNTS)
@@ -562,14 +618,15 @@ def _accounts(
     table = pa.table(
         {
             "account_id": ids,
-            "customer_id": customer_ids.take(pa.array(owner)),
-            "account_type": pa.array(["Current", "Savings"]).take(
-                pa.array(savings.astype(np.int8))
-            ),
+            "customer_id": _text(customer_ids.take(owner, axis=0)),
+            "account_type": _text(_ACCOUNT_TYPES.take(savings, axis=0)),
             "balance": _money(balance_cents),
         }
     )
     return table, balance_cents
+
+
+_ACCOUNT_TYPES = np.frombuffer(b"CurrentSavings", np.uint8).reshape(2, 7)  # by whether savings
 
 
 def _day_counts(spec: GeneratorSpec) -> np.ndarray:
@@ -580,68 +637,195 @@ def _day_counts(spec: GeneratorSpec) -> np.ndarray:
     return counts
 
 
+@dataclass(frozen=True)
+class _Lines:
+    """A chunk of transactions as the text of its CSV lines (no header)."""
+
+    text: list[np.ndarray]  # uint8, one after the other
+    num_rows: int
+
+    def table(self) -> pa.Table:
+        """The chunk's values as strings, for defects to edit."""
+        columns = list(TRANSACTIONS.source_columns)
+        if not self.num_rows:
+            return pa.table({column: pa.array([], pa.string()) for column in columns})
+        return pacsv.read_csv(
+            pa.BufferReader(pa.py_buffer(np.concatenate(self.text))),
+            read_options=pacsv.ReadOptions(column_names=columns, use_threads=False),
+            convert_options=pacsv.ConvertOptions(column_types=dict.fromkeys(columns, pa.string())),
+        )
+
+
 def _transaction_chunks(
     spec: GeneratorSpec,
     day_index: int,
     day: date,
     count: int,
     first_tx: int,
-    account_ids: pa.Array,
+    account_bytes: np.ndarray,
     activity: np.ndarray,
-) -> Iterator[pa.Table]:
-    hours = np.array(HOUR_WEIGHTS) / sum(HOUR_WEIGHTS)
+) -> Iterator[_Lines]:
     for chunk, start in enumerate(range(0, max(count, 1), CHUNK_ROWS)):
         n = min(CHUNK_ROWS, count - start)
         rng = _rng(spec, _STREAM_DAY, day_index, chunk)
-        seconds = rng.choice(24, n, p=hours) * 3600 + rng.integers(0, 3600, n)
-        seconds.sort()  # a bank's daily extract is in booking order
-        kind = np.searchsorted(_AMOUNT_KIND_CDF, rng.random(n), "right")
+        seconds = _hours(rng.random(n))
+        seconds *= 3600
+        seconds += rng.integers(0, 3600, n)
+        # A bank's daily extract is in booking order. Counting the rows of each second of the
+        # day sorts them in one pass; the times are then those seconds, repeated.
+        per_second = np.bincount(seconds, minlength=len(_times_of_day()))
+        # The kind a uniform draw falls in: how many bounds of the kinds' CDF it reaches (what
+        # searchsorted finds, in two comparisons).
+        draw = rng.random(n)
+        kind = (draw >= _AMOUNT_KIND_CDF[0]).view(np.int8) + (draw >= _AMOUNT_KIND_CDF[1])
         amount = rng.lognormal(_AMOUNT_MU[kind], _AMOUNT_SIGMA[kind])
-        cents = np.clip(np.round(amount * 100), 1, MAX_AMOUNT_CENTS).astype(np.int64)
+        amount *= 100  # in place: fewer fresh pages for the system to hand out
+        cents = np.clip(np.round(amount, out=amount), 1, MAX_AMOUNT_CENTS, out=amount).astype(
+            np.int64
+        )
         # Per-account counts from one multinomial, then shuffled: cheaper than a weighted draw
         # per row, and the same distribution.
         accounts = np.repeat(np.arange(len(activity)), rng.multinomial(n, activity))
         rng.shuffle(accounts)
-        yield pa.table(
-            {
-                "tx_id": _ids("TX_", n, first=first_tx + start, width=10),
-                "account_id": account_ids.take(pa.array(accounts)),
-                "amount": _money(cents),
-                "tx_type": _TX_TYPES.take(pa.array(np.minimum(kind, 1).astype(np.int8))),
-                "timestamp": _timestamps(day, seconds),
-            }
-        )
+        times = np.repeat(_times_of_day(), per_second)
+        first = first_tx + start
+        width = max(10, len(str(first + n - 1)))
+        # Formatted a block at a time: the byte matrices stay in the CPU's cache.
+        text = [
+            _transaction_text(
+                day, first + block, width, account_bytes.take(accounts[block:end], axis=0),
+                cents[block:end], kind[block:end] == 0, times[block:end],
+            )
+            for block, end in _blocks(n)
+        ]  # fmt: skip
+        yield _Lines(text, n)
+
+
+TEXT_ROWS = 16_384
+
+# The hour of a uniform draw is how many bounds of the hours' CDF it reaches, as
+# ``rng.choice(24, p=...)`` finds them (by a binary search). A table of equal buckets of the
+# draws, none holding two bounds, gives the same hour with one lookup and one comparison.
+_HOUR_CDF = np.cumsum(np.array(HOUR_WEIGHTS) / sum(HOUR_WEIGHTS))
+_HOUR_CDF /= _HOUR_CDF[-1]
+_HOUR_BUCKETS = 4096  # a power of two: draw * buckets is exact
+_HOUR_FIRST = np.searchsorted(_HOUR_CDF[:-1], np.arange(_HOUR_BUCKETS) / _HOUR_BUCKETS, "right")
+_HOUR_NEXT = np.append(_HOUR_CDF[:-1], np.inf)  # the bound a bucket's draws may reach
+assert np.diff(_HOUR_CDF, prepend=0).min() > 1 / _HOUR_BUCKETS, "two bounds in a bucket"
+
+
+def _hours(draws: np.ndarray) -> np.ndarray:
+    below = _HOUR_FIRST.take((draws * _HOUR_BUCKETS).astype(np.intp))
+    hours: np.ndarray = below + (draws >= _HOUR_NEXT.take(below))
+    return hours
+
+
+def _blocks(count: int) -> Iterator[tuple[int, int]]:
+    for start in range(0, count, TEXT_ROWS):
+        yield start, min(start + TEXT_ROWS, count)
+
+
+def _transaction_text(
+    day: date,
+    first: int,
+    width: int,
+    accounts: np.ndarray,
+    cents: np.ndarray,
+    debit: np.ndarray,
+    times: np.ndarray,
+) -> np.ndarray:
+    """The CSV lines of transactions ``first``, ``first + 1``, ... (their ids ``width`` digits),
+    on ``accounts`` (their keys' bytes), for ``cents``, debits or credits, at ``times`` of
+    ``day`` (``HH:MM:SS`` words)."""
+    n = len(cents)
+    numbers = np.arange(first, first + n, dtype=np.int64)
+    return _lines(
+        n,
+        [
+            b"TX_", _digits(numbers, width), b",", accounts, b",",
+            *_amount_parts(cents), b",",
+            _TYPE_BYTES.take(debit, axis=0), (b"t", ~debit[:, None]), b",",
+            f"{day.isoformat()} ".encode(), times.view(np.uint8).reshape(n, 8), b"\n",
+        ],
+    )  # fmt: skip
+
+
+# "Credit" and "Debit" less their last letter, by whether a debit: the "t" is a part of its own,
+# left out for debits.
+_TYPE_BYTES = np.frombuffer(b"CrediDebit", np.uint8).reshape(2, 5)
+_Part = bytes | np.ndarray | tuple[bytes | np.ndarray, np.ndarray]
+
+
+def _lines(count: int, parts: list[_Part]) -> np.ndarray:
+    """Text from ``count`` rows of byte columns side by side: each part is constant bytes or an
+    ``(count, width)`` byte matrix, or either with a mask of the bytes to keep. Assembling rows
+    of fixed width and then dropping the masked bytes does in two NumPy passes what formatting
+    each value, then each line, would do a value at a time."""
+    pieces = [part if isinstance(part, tuple) else (part, None) for part in parts]
+    widths = [len(v) if isinstance(v, bytes) else v.shape[-1] for v, _ in pieces]
+    edges = np.cumsum([0, *widths])
+    # One row holds every constant part and every mask that is all true: one pass each.
+    row = np.zeros(edges[-1], np.uint8)
+    kept = np.ones(edges[-1], bool)
+    for (value, mask), left, right in zip(pieces, edges[:-1], edges[1:], strict=True):
+        if isinstance(value, bytes):
+            row[left:right] = np.frombuffer(value, np.uint8)
+        if mask is not None:
+            kept[left:right] = False
+    matrix = np.empty((count, edges[-1]), np.uint8)
+    matrix[:] = row
+    keep = np.empty(matrix.shape, bool)
+    keep[:] = kept
+    for (value, mask), left, right in zip(pieces, edges[:-1], edges[1:], strict=True):
+        if not isinstance(value, bytes):
+            matrix[:, left:right] = value
+        if mask is not None:
+            keep[:, left:right] = mask
+    text: np.ndarray = matrix[keep]
+    return text
+
+
+def _amount_parts(cents: np.ndarray) -> list[_Part]:
+    """Positive cents as ``12.30``-style parts for :func:`_lines`: units without their leading
+    zeros, a point and the hundredths."""
+    width = len(str(int(cents.max(initial=0)) // 100))
+    digits = _digits(cents, width + 2)
+    # A digit of the units shows when the number reaches it; the last one always does.
+    reached = 10 ** np.arange(width + 1, 1, -1, dtype=np.int64)
+    reached[-1] = 0
+    shown = cents[:, None] >= reached
+    return [(digits[:, :width], shown), b".", digits[:, width:]]
 
 
 # Text columns are formatted straight into byte buffers: at tens of millions of rows, Python
 # string formatting (or even Arrow's casts) would dominate the generator's time.
 
 
-# "00".."99" as two-byte words: one lookup per digit pair instead of a division per digit.
-_DIGIT_PAIRS = np.frombuffer("".join(f"{i:02d}" for i in range(100)).encode(), np.uint16)
+# "0000".."9999" as four-byte words: one lookup per four digits instead of a division per digit.
+_DIGIT_QUADS = np.frombuffer("".join(f"{i:04d}" for i in range(10_000)).encode(), np.uint32)
 
 
 def _digits(values: np.ndarray, width: int) -> np.ndarray:
     """The ASCII digits of non-negative integers, zero-padded: an ``(n, width)`` byte matrix."""
-    pairs = -(-width // 2)
-    matrix = np.empty((len(values), pairs), np.uint16)
+    quads = -(-width // 4)
+    matrix = np.empty((len(values), quads), np.uint32)
     rest = values
-    for column in range(pairs - 1, -1, -1):
-        rest, pair = np.divmod(rest, 100)
-        matrix[:, column] = _DIGIT_PAIRS.take(pair)
-    return matrix.view(np.uint8)[:, 2 * pairs - width :]
+    for column in range(quads - 1, 0, -1):
+        rest, quad = np.divmod(rest, 10_000)
+        matrix[:, column] = _DIGIT_QUADS.take(quad)
+    matrix[:, 0] = _DIGIT_QUADS.take(rest % 10_000)
+    return matrix.view(np.uint8)[:, 4 * quads - width :]
 
 
-def _text(matrix: np.ndarray, keep: np.ndarray | None = None) -> pa.Array:
-    """A string array from the rows of an ASCII byte matrix, less the bytes ``keep`` masks out."""
+def _text(matrix: np.ndarray) -> pa.Array:
+    """A string array from the rows of an ASCII byte matrix."""
     count, width = matrix.shape
-    if keep is None:
-        data = np.ascontiguousarray(matrix).tobytes()
-        offsets = np.arange(0, count * width + 1, width, dtype=np.int32)
-    else:
-        data = matrix[keep].tobytes()
-        offsets = np.zeros(count + 1, np.int32)
-        np.cumsum(keep.sum(axis=1), out=offsets[1:])
+    data = np.ascontiguousarray(matrix)  # Arrow's buffer holds the array: no copy
+    offsets = np.arange(0, count * width + 1, width, dtype=np.int32)
+    return _strings(count, offsets, data)
+
+
+def _strings(count: int, offsets: np.ndarray, data: np.ndarray) -> pa.Array:
     return pa.Array.from_buffers(
         pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
     )
@@ -662,28 +846,25 @@ def _money(cents: np.ndarray) -> pa.Array:
     keep = np.ones(matrix.shape, bool)
     keep[:, 0] = cents < 0
     keep[:, 1 : 1 + width] = np.arange(width) >= (width - used)[:, None]
-    return _text(matrix, keep)
+    offsets = np.zeros(count + 1, np.int32)
+    np.cumsum(used + 3 + (cents < 0), out=offsets[1:])
+    return _strings(count, offsets, matrix[keep])
 
 
 @cache
 def _times_of_day() -> np.ndarray:
     """``HH:MM:SS`` for every second of a day, each as one 8-byte word."""
-    text = "".join(
-        f"{h:02d}:{m:02d}:{sec:02d}" for h in range(24) for m in range(60) for sec in range(60)
-    )
-    return np.frombuffer(text.encode(), np.uint64)
+    hours, minutes, seconds = np.unravel_index(np.arange(24 * 3600), (24, 60, 60))
+    text = np.full((len(hours), 8), ord(":"), np.uint8)
+    for column, values in zip((0, 3, 6), (hours, minutes, seconds), strict=True):
+        text[:, column : column + 2] = _digits(values, 2)
+    words: np.ndarray = text.view(np.uint64)[:, 0]
+    return words
 
 
-def _timestamps(day: date, seconds: np.ndarray) -> pa.Array:
-    """``YYYY-MM-DD HH:MM:SS`` for seconds after midnight of ``day``."""
-    matrix = np.empty((len(seconds), 19), np.uint8)
-    matrix[:, :11] = np.frombuffer(f"{day.isoformat()} ".encode(), np.uint8)
-    matrix[:, 11:] = _times_of_day().take(seconds).view(np.uint8).reshape(-1, 8)
-    return _text(matrix)
-
-
-def _write(path: Path, entity: Entity, chunks: Iterable[Injected]) -> Path:
-    """Write CSV chunks to a temporary name and rename it: a reader never sees half a file."""
+def _write(path: Path, entity: Entity, chunks: Iterable[Injected | list[np.ndarray]]) -> Path:
+    """Write CSV chunks (tables, or the text of their lines) to a temporary name and rename it:
+    a reader never sees half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(f".{path.name}.partial")
     columns = list(entity.source_columns)
@@ -696,6 +877,9 @@ def _write(path: Path, entity: Entity, chunks: Iterable[Injected]) -> Path:
         pacsv.CSVWriter(handle, schema, write_options=options) as writer,
     ):
         for chunk in chunks:
+            if isinstance(chunk, list):
+                handle.writelines(text.data for text in chunk)
+                continue
             if not chunk.truncated:
                 writer.write_table(chunk.table.select(columns))
                 continue

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
 # Shares over the whole period.
 MOVING_CUSTOMERS = 0.02
@@ -39,6 +38,8 @@ class Lifecycle:
         return (self.opens <= day) & (day < self.closes)
 
     def customers_on(self, customers: pa.Table, day: int) -> pa.Table:
+        import pyarrow.compute as pc  # only for daily snapshots: the default does without it
+
         moved = pa.array(self.moves <= day)
         country = pc.if_else(moved, self.new_country, customers["country"])
         return customers.set_column(customers.schema.get_field_index("country"), "country", country)
@@ -47,6 +48,8 @@ class Lifecycle:
         self, accounts: pa.Table, balance_cents: np.ndarray, day: int, money: Money
     ) -> pa.Table:
         """The accounts open on ``day``, with their type and balance that day."""
+        import pyarrow.compute as pc  # only for daily snapshots: the default does without it
+
         retyped = pa.array(self.retypes <= day)
         other = pc.if_else(pc.equal(accounts["account_type"], "Savings"), "Current", "Savings")
         kind = pc.if_else(retyped, other, accounts["account_type"])
