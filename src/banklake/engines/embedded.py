@@ -106,12 +106,7 @@ class EmbeddedEngine(Engine):
         names = ", ".join(sql_literal(file.name, self.dialect) for file in batch.all_files)
         self.connection.execute(f"CREATE TYPE {_SOURCE_FILE} AS ENUM ({names})")
         for name, files in writer.relations().items():
-            listed = ", ".join(f"'{path}'" for path in files)
-            self.connection.execute(
-                f"CREATE TEMP VIEW bronze_{name} AS SELECT * REPLACE "
-                f"(CAST({SOURCE_FILE} AS {_SOURCE_FILE}) AS {SOURCE_FILE}) "
-                f"FROM read_parquet([{listed}])"
-            )
+            self._parquet_view(f"bronze_{name}", files, [SOURCE_FILE])
 
     def register(self, name: str, rows: pa.Table) -> None:
         self.connection.register(name, rows)
@@ -154,15 +149,19 @@ class EmbeddedEngine(Engine):
         path.parent.mkdir(parents=True, exist_ok=True)
         columns = self.connection.execute(f"DESCRIBE {sql}").fetchall()
         self.connection.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet, COMPRESSION lz4_raw)")
-        # Parquet has no ENUM: the file names come back as text, and are made the ENUM again.
-        enums = [
-            f'CAST("{c}" AS {_SOURCE_FILE}) AS "{c}"'
-            for c, kind, *_ in columns
-            if kind.startswith("ENUM")
-        ]
-        replace = f" REPLACE ({', '.join(enums)})" if enums else ""
+        enums = [column for column, kind, *_ in columns if kind.startswith("ENUM")]
+        self._parquet_view(name, [path], enums)
+
+    def _parquet_view(self, name: str, files: list[Path], file_names: list[str]) -> None:
+        """A view over Parquet files whose ``file_names`` columns hold the batch's file names.
+
+        Parquet has no ENUM: the names come back as text, and are made the ENUM again.
+        """
+        listed = ", ".join(f"'{path}'" for path in files)
+        enums = ", ".join(f'CAST("{c}" AS {_SOURCE_FILE}) AS "{c}"' for c in file_names)
+        replace = f" REPLACE ({enums})" if enums else ""
         self.connection.execute(
-            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *{replace} FROM read_parquet('{path}')"
+            f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT *{replace} FROM read_parquet([{listed}])"
         )
 
     def fetch(self, sql: str) -> list[dict[str, Any]]:
