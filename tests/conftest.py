@@ -7,12 +7,14 @@ the same assertions.
 from __future__ import annotations
 
 import shutil
+import warnings
 from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
 import pytest
 from tests.oracle import Expected, expected
+from tests.spark_cluster import LocalCluster
 
 from banklake.config import Settings, load_settings
 from banklake.contracts import ENRICHED_TRANSACTIONS
@@ -53,6 +55,19 @@ def settings(landing: Path, tmp_path: Path) -> Settings:
     return load_settings(
         landing=landing, lakehouse=tmp_path / "lakehouse", reports=tmp_path / "reports"
     )
+
+
+@pytest.fixture(scope="session")
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """One Spark standalone cluster for the session, its workers blind to the driver's temp."""
+    with LocalCluster(tmp_path_factory.mktemp("spark-cluster")) as cluster:
+        if not cluster.isolated:
+            warnings.warn(
+                "the Spark cluster's workers share the driver's temp folder here (no root or "
+                "no unshare): driver-local files go unnoticed",
+                stacklevel=1,
+            )
+        yield cluster
 
 
 @pytest.fixture(params=ENGINES)

@@ -74,6 +74,10 @@ class SparkSettings(BaseModel):
     # "offline": the jars `make spark-setup` assembled; "maven": spark.jars.packages.
     jars: Literal["offline", "maven"] = "offline"
     driver_memory: str = "4g"
+    # Where the engine keeps files every executor reads (the batch's Bronze as Parquet): a
+    # folder the whole cluster sees. Each run works in a folder of its own in it, removed
+    # after the run; by default in the lakehouse (a killed run's is removed by the next one).
+    scratch: Path | None = None
     # Any further Spark properties, e.g. {"spark.sql.shuffle.partitions" = "64"}.
     conf: dict[str, str] = Field(default_factory=dict)
 

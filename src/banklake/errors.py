@@ -44,6 +44,10 @@ class QueryError(BanklakeError):
     """A query could not be parsed, translated or run."""
 
 
+class EngineError(BanklakeError):
+    """A job failed where the engine ran it (on a Spark executor, say)."""
+
+
 class AuditError(BanklakeError):
     """A batch's outputs did not add up before publishing; nothing was committed."""
 

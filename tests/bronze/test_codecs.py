@@ -25,8 +25,9 @@ from banklake.bronze.landing import (
     list_landing,
     read_header,
 )
-from banklake.bronze.reader import LINE_NUMBER, SOURCE_FILE, line_texts, read_file, read_files
+from banklake.bronze.reader import LINE_NUMBER, SOURCE_FILE, line_texts, read_file
 from banklake.contracts import TRANSACTIONS
+from banklake.engines.bronze_files import prepare, write_file
 from banklake.errors import LandingError
 
 HEADER = "tx_id,account_id,amount,tx_type,timestamp"
@@ -146,7 +147,9 @@ def test_truncated_after_the_header_is_rejected_when_read(tmp_path: Path, suffix
     if batch.rejected:  # a codec whose first block is the whole file fails on the header probe
         (rejected,) = batch.rejected
     else:
-        (rejected,) = read_files(landed)  # type: ignore[assignment]
+        (file,) = landed
+        prepare(tmp_path / "bronze")
+        rejected = write_file(file, tmp_path / "bronze").load  # type: ignore[assignment]
     assert isinstance(rejected, RejectedFile)
     assert rejected.name == f"transactions/t_2026-11-01.csv{suffix}"
     assert rejected.problem.startswith(f"{path}: cannot be decompressed as ")

@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import csv
 import functools
-import os
 import sys
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from banklake.bronze.codecs import open_content, read_content
-from banklake.bronze.landing import LINE_BREAK, UTF8_BOM, LandedFile, RejectedFile
+from banklake.bronze.landing import LINE_BREAK, UTF8_BOM, LandedFile
 from banklake.bronze.lines import blank_lines
 from banklake.contracts import Entity
 from banklake.errors import LandingError
@@ -172,24 +170,6 @@ def _install_quiet_hook() -> None:
     """Put the filter in front of whatever hook is current (once; it stays, process-wide)."""
     if getattr(sys.unraisablehook, "func", None) is not _quiet_undecodable_rows:
         sys.unraisablehook = functools.partial(_quiet_undecodable_rows, previous=sys.unraisablehook)
-
-
-def read_files(files: list[LandedFile]) -> list[FileRead | RejectedFile]:
-    """Read files concurrently (Arrow parses without the GIL), results in the given order.
-
-    A file that turns out not to be UTF-8 CSV is rejected whole, with where and why.
-    """
-
-    def read_or_reject(file: LandedFile) -> FileRead | RejectedFile:
-        try:
-            return read_file(file)
-        except LandingError as error:
-            return RejectedFile(
-                file.entity, file.path, file.business_date, str(error), landed_as=file.name
-            )
-
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        return list(pool.map(read_or_reject, files))
 
 
 def line_texts(path: Path, line_numbers: list[int], block_size: int = 1 << 20) -> dict[int, str]:

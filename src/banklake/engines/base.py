@@ -18,9 +18,7 @@ from pyiceberg.expressions import AlwaysTrue, BooleanExpression
 from pyiceberg.table import Table
 
 from banklake.bronze.landing import LandingBatch, RejectedFile
-from banklake.bronze.reader import MALFORMED_SCHEMA, bronze_schema, read_files
 from banklake.config import Settings
-from banklake.contracts import ENTITIES
 from banklake.transform import Step
 
 
@@ -66,30 +64,6 @@ class Staged:
 class Commit:
     snapshot_id: int | None  # None: the commit changed nothing
     data_files: int
-
-
-def read_bronze(
-    batch: LandingBatch,
-) -> tuple[list[FileCount], list[RejectedFile], dict[str, pa.Table]]:
-    """Read the batch's files: what was read of each, the unreadable ones, and the relations
-    ``bronze_<entity>`` and ``bronze_malformed`` every engine provides."""
-    counts, rejected = [], []
-    relations: dict[str, pa.Table] = {}
-    malformed: list[pa.Table] = [MALFORMED_SCHEMA.empty_table()]
-    for entity in ENTITIES:
-        reads: list[pa.Table] = [bronze_schema(entity).empty_table()]
-        for file, read in zip(batch.of(entity), read_files(batch.of(entity)), strict=True):
-            if isinstance(read, RejectedFile):
-                rejected.append(read)
-                continue
-            counts.append(
-                FileCount(entity.name, file.name, read.rows.num_rows + read.malformed.num_rows)
-            )
-            reads.append(read.rows)
-            malformed.append(read.malformed)
-        relations[f"bronze_{entity.name}"] = pa.concat_tables(reads)
-    relations["bronze_malformed"] = pa.concat_tables(malformed)
-    return counts, rejected, relations
 
 
 class Engine(ABC):

@@ -15,7 +15,6 @@ import contextlib
 import json
 import os
 import shutil
-import threading
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -24,25 +23,19 @@ from typing import Any
 
 import duckdb
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pyiceberg.io.pyarrow import parquet_file_to_data_file
 from pyiceberg.manifest import DataFile
 from pyiceberg.table import Table
 from pyiceberg.transforms import MonthTransform
 
-from banklake.bronze.landing import LandedFile, LandingBatch, RejectedFile
-from banklake.bronze.reader import (
-    LINE_NUMBER,
-    MALFORMED_SCHEMA,
-    SOURCE_FILE,
-    FileStream,
-    bronze_schema,
-)
+from banklake.bronze.landing import LandingBatch, RejectedFile
+from banklake.bronze.reader import SOURCE_FILE
 from banklake.config import Settings, memory_bytes
 from banklake.contracts import ENTITIES
 from banklake.engines.base import Commit, Engine, FileCount, Rows, Staged
-from banklake.errors import LandingError, UsageError
+from banklake.engines.bronze_files import PARQUET, BronzeFiles, prepare, write_file
+from banklake.errors import UsageError
 from banklake.faults import fault_point
 from banklake.lakehouse.catalog import (
     catalog_errors,
@@ -55,7 +48,6 @@ from banklake.lakehouse.lock import scratch_folder
 from banklake.transform import Step, compile_sql, sql_literal
 
 _SOURCE_FILE = "source_file_name"  # the ENUM type of the batch's file names
-_MALFORMED = "malformed"
 # Files parsed at once: each holds a block or two of its text in memory, outside DuckDB's limit.
 _READERS = min(os.cpu_count() or 1, 4)
 
@@ -83,29 +75,30 @@ class EmbeddedEngine(Engine):
 
     def load_bronze(self, batch: LandingBatch) -> tuple[list[FileCount], list[RejectedFile]]:
         files = [file for entity in ENTITIES for file in batch.of(entity)]
-        writer = _BronzeWriter(self.scratch / "bronze")
+        bronze = BronzeFiles(self.scratch / "bronze")
         with (
             storage_errors(self.settings.lakehouse, "nothing was committed"),
             ThreadPoolExecutor(max_workers=_READERS) as pool,
         ):
+            prepare(bronze.folder)
             try:
-                loads = list(pool.map(writer.write, files))
+                loads = list(pool.map(lambda f: bronze.add(write_file(f, bronze.folder)), files))
             except BaseException:
                 pool.shutdown(cancel_futures=True)  # the files not started yet stay unread
                 raise
-            self._create_bronze_views(writer, batch)
-            self._bronze_bytes = writer.bytes()
+            self._create_bronze_views(bronze, batch)
+            self._bronze_bytes = bronze.bytes()
         pa.default_memory_pool().release_unused()  # the parsers' blocks, which DuckDB can use
         counts = [load for load in loads if isinstance(load, FileCount)]
         return counts, [load for load in loads if isinstance(load, RejectedFile)]
 
-    def _create_bronze_views(self, writer: _BronzeWriter, batch: LandingBatch) -> None:
+    def _create_bronze_views(self, bronze: BronzeFiles, batch: LandingBatch) -> None:
         """``bronze_<entity>`` and ``bronze_malformed``, over the Parquet files of the batch."""
         # Each row's file as an ENUM: a small number per row in every relation that keeps it,
         # where text would be copied ten million times; it compares equal to the file's name.
         names = ", ".join(sql_literal(file.name, self.dialect) for file in batch.all_files)
         self.connection.execute(f"CREATE TYPE {_SOURCE_FILE} AS ENUM ({names})")
-        for name, files in writer.relations().items():
+        for name, files in bronze.relations().items():
             self._parquet_view(f"bronze_{name}", files, [SOURCE_FILE])
 
     def register(self, name: str, rows: pa.Table) -> None:
@@ -121,7 +114,7 @@ class EmbeddedEngine(Engine):
             copy = self.scratch / "lakehouse" / f"{name}.parquet"
             copy.parent.mkdir(parents=True, exist_ok=True)
             reader = scan.to_arrow_batch_reader()
-            with pq.ParquetWriter(copy, reader.schema, **_PARQUET) as writer:
+            with pq.ParquetWriter(copy, reader.schema, **PARQUET) as writer:
                 for batch in reader:
                     writer.write_batch(batch)
             source = f"read_parquet('{copy}')"
@@ -251,92 +244,6 @@ _DUCKDB_SHARE = 60  # percent
 # A step's rows stay in DuckDB's memory while the batch's Bronze Parquet is under this share of
 # it: checked rows take about five times their Bronze bytes in memory, and the joins need room.
 _IN_MEMORY_SHARE = 10
-
-
-class _BronzeWriter:
-    """Writes landed files' rows as Parquet files in a folder per relation, from several threads.
-
-    Parsing and writing both run in Arrow without the GIL, each file a part at a time, so
-    memory holds a few parts, not the batch; DuckDB then reads the files as any other
-    Parquet, in parallel and only the columns a step needs.
-    """
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.schemas = {entity.name: bronze_schema(entity) for entity in ENTITIES}
-        self.schemas[_MALFORMED] = MALFORMED_SCHEMA
-        for name in self.schemas:
-            (folder / name).mkdir(parents=True)
-        self._rows: dict[Path, int] = {}  # each file written, and its rows
-        self._lock = threading.Lock()
-
-    def write(self, file: LandedFile) -> FileCount | RejectedFile:
-        """Write the file's rows; a file unreadable part way leaves none of its rows."""
-        stream = FileStream(file)
-        name = f"{uuid.uuid4()}.parquet"
-        rows, malformed = self.folder / file.entity.name / name, self.folder / _MALFORMED / name
-        written = {rows: 0, malformed: 0}
-        try:
-            with (
-                pq.ParquetWriter(rows, self.schemas[file.entity.name], **_PARQUET) as good,
-                pq.ParquetWriter(malformed, MALFORMED_SCHEMA, **_PARQUET) as bad,
-            ):
-                for part in stream:
-                    good.write_table(part.rows)
-                    bad.write_table(part.malformed)
-                    written[rows] += part.rows.num_rows
-                    written[malformed] += part.malformed.num_rows
-            blank = stream.blank_lines()
-        except LandingError as error:
-            rows.unlink(missing_ok=True)
-            malformed.unlink(missing_ok=True)
-            return RejectedFile(
-                file.entity, file.path, file.business_date, str(error), landed_as=file.name
-            )
-        if blank:
-            _drop_lines(rows, blank)
-            written[rows] -= len(blank)
-        with self._lock:
-            self._rows.update(written)
-        return FileCount(file.entity.name, file.name, stream.rows - len(blank))
-
-    def bytes(self) -> int:
-        return sum(path.stat().st_size for path in self._rows)
-
-    def relations(self) -> dict[str, list[Path]]:
-        """Each relation's files, the one with most rows first: DuckDB estimates the rows of
-        a list of Parquet files from its first, and plans its joins by that estimate."""
-        relations = {}
-        for name, schema in self.schemas.items():
-            files = sorted(
-                (path for path in self._rows if path.parent.name == name),
-                key=lambda path: (-self._rows[path], path.name),
-            )
-            if not files:  # an empty relation with the columns
-                files = [self.folder / name / "empty.parquet"]
-                pq.write_table(schema.empty_table(), files[0])
-            relations[name] = files
-        return relations
-
-
-# Fast to write and read back, and the file name stored once per block.
-_PARQUET: dict[str, Any] = {
-    "compression": "lz4",
-    "use_dictionary": [SOURCE_FILE],
-    "write_statistics": False,
-}
-
-
-def _drop_lines(path: Path, lines: list[int]) -> None:
-    """Rewrite a Bronze Parquet file without some of its lines, a row group at a time."""
-    kept = path.with_suffix(".kept")
-    drop = pa.array(lines, pa.int64())
-    source = pq.ParquetFile(path)
-    with pq.ParquetWriter(kept, source.schema_arrow, **_PARQUET) as writer:
-        for group in range(source.num_row_groups):
-            rows = source.read_row_group(group)
-            writer.write_table(rows.filter(pc.invert(pc.is_in(rows[LINE_NUMBER], drop))))
-    kept.replace(path)
 
 
 class _Staged(Staged):

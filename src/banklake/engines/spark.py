@@ -15,10 +15,16 @@ S3 Tables refuses).
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import os
+import pickle
 import re
 import shutil
-import tempfile
-from collections.abc import Mapping
+import socket
+import sys
+import uuid
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -26,19 +32,24 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import sqlglot
+from py4j.protocol import Py4JJavaError
 from pyiceberg.table import Table
 from pyspark import StorageLevel
+from pyspark.errors.exceptions.captured import CapturedException, PythonException
 from pyspark.errors.exceptions.connect import SparkConnectGrpcException
 from pyspark.sql import DataFrame, DataFrameWriterV2, SparkSession
 from pyspark.sql import functions as F
 
 from banklake.aws.spark_conf import local_jdbc
-from banklake.bronze.landing import LandingBatch, RejectedFile
+from banklake.bronze.landing import LandedFile, LandingBatch, RejectedFile
 from banklake.config import Settings
-from banklake.engines.base import Commit, Engine, FileCount, Rows, Staged, read_bronze
+from banklake.contracts import ENTITIES
+from banklake.engines.base import Commit, Engine, FileCount, Rows, Staged
+from banklake.engines.bronze_files import SCHEMAS, BronzeFiles, Written, prepare, write_file
 from banklake.engines.spark_jars import MAVEN_PACKAGES, jars
-from banklake.errors import QueryError
+from banklake.errors import EngineError, QueryError
 from banklake.lakehouse.catalog import Lakehouse, catalog_errors, with_commit_retries
+from banklake.lakehouse.lock import scratch_folder
 from banklake.transform import Step, compile_sql
 from banklake.verify.query import Queries
 
@@ -46,6 +57,9 @@ from banklake.verify.query import Queries
 # keys are spread over this many values so that no single task carries the whole join.
 _SPREAD = 64
 _KEY = "_banklake_key"
+# Relations up to this size travel inside the plan; larger ones through the scratch folder.
+_WITH_THE_PLAN = 64 * 2**20
+_WRITTEN = "written binary"  # what a task that read a file returns: (its number, Written)
 
 
 class SparkEngine(Engine):
@@ -57,20 +71,58 @@ class SparkEngine(Engine):
         self._owns_session = session is None
         self.spark = session or start_session(settings)
         self.spark.conf.set("spark.sql.session.timeZone", settings.timezone)
-        self._scratch = Path(tempfile.mkdtemp(prefix="banklake-spark-"))
+        # Files every executor reads: on storage the whole cluster sees, never the driver's
+        # temp folder. Made (by ``load_bronze``) under the writer lock, which clears the
+        # lakehouse's folders of writers that were killed.
+        folder = scratch_folder(settings.lakehouse, "spark")
+        if settings.spark.scratch:
+            folder = settings.spark.scratch / folder.name
+        self.scratch = folder.absolute()
         self._kept: list[DataFrame] = []
 
     def load_bronze(self, batch: LandingBatch) -> tuple[list[FileCount], list[RejectedFile]]:
-        counts, rejected, relations = read_bronze(batch)
-        for name, rows in relations.items():
-            self.register(name, rows)
-        return counts, rejected
+        """The executors read the files, a task each, and write them as Parquet in the
+        scratch folder; the driver gets only each file's count or refusal."""
+        files = [file for entity in ENTITIES for file in batch.of(entity)]
+        # Executors have working folders of their own: they open the files by absolute path.
+        opened = [dataclasses.replace(file, path=file.path.absolute()) for file in files]
+        bronze = BronzeFiles(self.scratch / "bronze")
+        prepare(bronze.folder)
+        folder = bronze.folder
+
+        def read(numbers: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
+            for batch in numbers:
+                for number in batch.column(0).to_pylist():
+                    written = pickle.dumps((number, _write_file(opened[number], folder)))
+                    yield pa.record_batch([pa.array([written], pa.binary())], ["written"])
+
+        # One task per file: a range of n numbers in n partitions holds one in each.
+        tasks = self.spark.range(len(files), numPartitions=max(len(files), 1))
+        with _job_errors("reading the batch's files"):
+            written = [
+                pickle.loads(row["written"]) for row in tasks.mapInArrow(read, _WRITTEN).collect()
+            ]
+        loads = [bronze.add(_as_given(load, files[number])) for number, load in written]
+        for name, paths in bronze.relations().items():
+            frame = self.spark.read.schema(_spark_schema(SCHEMAS[name])).parquet(
+                *[path.as_uri() for path in paths]
+            )
+            frame.createOrReplaceTempView(f"bronze_{name}")
+        counts = [load for load in loads if isinstance(load, FileCount)]
+        return counts, [load for load in loads if isinstance(load, RejectedFile)]
 
     def register(self, name: str, rows: pa.Table) -> None:
-        # Through a Parquet file: exact types (dates, decimals, maps), no pandas on the way.
-        path = self._scratch / f"relation-{name}.parquet"  # a leading _ would hide the file
-        pq.write_table(rows, path)
-        self.spark.read.parquet(str(path)).createOrReplaceTempView(name)
+        """A small relation travels with the plan; a large one through the scratch folder."""
+        if rows.nbytes <= _WITH_THE_PLAN:
+            # Exact types (dates, decimals, maps) from Python values, no pandas on the way.
+            values = rows.to_pylist(maps_as_pydicts="strict")
+            frame = self.spark.createDataFrame(values, _spark_schema(rows.schema))
+        else:
+            path = self.scratch / "relations" / f"{name}-{uuid.uuid4()}.parquet"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            pq.write_table(rows, path)
+            frame = self.spark.read.parquet(path.as_uri())
+        frame.createOrReplaceTempView(name)
 
     def expose(self, name: str, rows: Rows) -> None:
         with _catalog_errors(self.settings):
@@ -149,7 +201,10 @@ class SparkEngine(Engine):
     def close(self) -> None:
         for frame in self._kept:
             frame.unpersist()
-        shutil.rmtree(self._scratch, ignore_errors=True)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        if not self.settings.spark.scratch:
+            with contextlib.suppress(OSError):  # kept while another folder is in it
+                self.scratch.parent.rmdir()
         if self._owns_session:
             stop_session(self.spark)
 
@@ -286,6 +341,9 @@ def start_session(settings: Settings) -> SparkSession:
         **local_jdbc(settings.lakehouse),
         **options.conf,
     }
+    # The executors' Python (PySpark reads only the variable): this one, which has banklake,
+    # unless the user chose another.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if options.jars == "maven":
         conf["spark.jars.packages"] = ",".join(MAVEN_PACKAGES)
     else:
@@ -318,6 +376,76 @@ def stop_session(session: SparkSession) -> None:
         process.wait(timeout=30)
     SparkContext._gateway = None
     SparkContext._jvm = None
+
+
+def _write_file(file: LandedFile, folder: Path) -> Written:
+    """``write_file`` on an executor, which must see the landing zone and the scratch folder
+    where the driver does: a file it cannot find fails the job, it is not refused."""
+    for needed in (file.path, folder):
+        if not needed.exists():
+            raise EngineError(
+                f"{needed} is not there on executor host {socket.gethostname()}: the landing "
+                "zone and [spark] scratch must be on storage every executor sees"
+            )
+    return write_file(file, folder)
+
+
+def _as_given(written: Written, file: LandedFile) -> Written:
+    """``written`` of ``file``, which an executor opened by its absolute path, as if opened by
+    the path it was given: a refusal names the file as the embedded engine's does."""
+    if not isinstance(written.load, RejectedFile):
+        return written
+    problem = written.load.problem.replace(str(file.path.absolute()), str(file.path))
+    return Written(dataclasses.replace(written.load, path=file.path, problem=problem))
+
+
+def _spark_schema(schema: pa.Schema) -> Any:
+    """The Spark schema of Arrow ``schema``; a dictionary column is its values' type."""
+    from pyspark.sql.pandas.types import from_arrow_schema
+
+    plain = pa.schema(
+        [
+            field.with_type(field.type.value_type) if pa.types.is_dictionary(field.type) else field
+            for field in schema
+        ]
+    )
+    return from_arrow_schema(plain)
+
+
+@contextlib.contextmanager
+def _job_errors(doing: str) -> Iterator[None]:
+    """A Spark job that failed, as one line with its root cause (an executor's exception)."""
+    try:
+        yield
+    except (Py4JJavaError, CapturedException) as error:
+        raise EngineError(f"the Spark job {doing} failed: {_root_cause(error)}") from None
+
+
+def _root_cause(error: Exception) -> str:
+    """What failed, in a line: for a Python task that raised, the Python exception; else the
+    innermost Java exception behind ``error``, with its class."""
+    if isinstance(error, PythonException):  # its text is the task's traceback
+        return _raised(error.desc)
+    throwable = getattr(error, "java_exception", None) or getattr(error, "_origin", None)
+    innermost = None
+    for _ in range(_CAUSES):
+        if throwable is None:
+            break
+        innermost, throwable = throwable, throwable.getCause()
+    if innermost is None:
+        return _raised(str(error))
+    message = str(innermost.getMessage() or "")
+    if innermost.getClass().getName() == "org.apache.spark.api.python.PythonException":
+        return _raised(message)
+    first = message.strip().splitlines() or ["no message"]
+    return f"{innermost.getClass().getName()}: {first[0]}"
+
+
+def _raised(traceback: str) -> str:
+    """The exception a Python traceback ends with; banklake's own errors say all in their
+    message, without their class."""
+    lines = [line.strip() for line in traceback.splitlines() if line.strip()] or ["no message"]
+    return re.sub(r"^banklake\.errors\.\w+: ", "", lines[-1])
 
 
 def _catalog_errors(settings: Settings) -> AbstractContextManager[None]:
