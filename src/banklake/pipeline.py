@@ -37,7 +37,6 @@ from banklake.lakehouse.catalog import Lakehouse, catalog_errors
 from banklake.lakehouse.ledger import FileOutcome, Ledger, Status, Taken, quarantined_files
 from banklake.lakehouse.lock import writer_lock
 from banklake.lakehouse.maintenance import JobResult
-from banklake.lakehouse.maintenance import maintain as run_maintenance
 from banklake.scope import Scope, with_dependents
 from banklake.transform import Step, plan
 from banklake.transform.plan import (
@@ -472,23 +471,5 @@ def maintain(settings: Settings, engine: str = "embedded") -> dict[str, list[Job
         lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
         lakehouse.tables()  # fail early, and clearly, when there is nothing to maintain yet
         tables = lakehouse.ensure_tables(settings)
-        if engine == "spark":
-            return _maintain_on_spark(settings, tables)
-        from banklake.engines.embedded import rewrite_data_files
-
-        return {name: run_maintenance(table, rewrite_data_files) for name, table in tables.items()}
-
-
-def _maintain_on_spark(settings: Settings, tables: dict[str, Table]) -> dict[str, list[JobResult]]:
-    """Iceberg's Spark procedures, on the Spark engine's session."""
-    from banklake.engines.spark import SparkEngine
-    from banklake.engines.spark_maintenance import maintain as maintain_table
-
-    now = datetime.now(UTC)
-    engine = SparkEngine(settings)
-    with engine:
-        catalog = str(engine.spark.conf.get("spark.sql.defaultCatalog"))
-        return {
-            name: maintain_table(engine.spark, catalog, table, now)
-            for name, table in tables.items()
-        }
+        with create_engine(engine, settings) as running:
+            return running.maintain(tables)

@@ -24,9 +24,28 @@ def known_engine(name: str) -> str:
     return name
 
 
+# What an engine needs beyond banklake's own dependencies, and how to install it.
+_EXTRAS = {
+    "spark": (
+        {"pyspark", "py4j", "pandas"},
+        "run `make spark-setup` (it installs PySpark, Java 17 and the Iceberg runtime's jars)",
+    ),
+}
+
+
 def create_engine(name: str, settings: Settings) -> Engine:
     module, _, attribute = ENGINES[known_engine(name)].partition(":")
-    engine_class: type[Engine] = getattr(import_module(module), attribute)
+    try:
+        loaded = import_module(module)
+    except ModuleNotFoundError as missing:
+        needs, setup = _EXTRAS.get(name, (set(), ""))
+        package = (missing.name or "").partition(".")[0]
+        if package not in needs:
+            raise
+        raise UsageError(
+            f"the {name} engine needs {package}, which is not installed: {setup}"
+        ) from None
+    engine_class: type[Engine] = getattr(loaded, attribute)
     return engine_class(settings)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import pyarrow as pa
 from pyiceberg.expressions import AlwaysTrue, BooleanExpression
@@ -20,6 +20,11 @@ from pyiceberg.table import Table
 from banklake.bronze.landing import LandingBatch, RejectedFile
 from banklake.config import Settings
 from banklake.transform import Step
+
+if TYPE_CHECKING:
+    from banklake.lakehouse.catalog import Lakehouse
+    from banklake.lakehouse.maintenance import JobResult
+    from banklake.verify.query import Queries
 
 
 @dataclass(frozen=True)
@@ -111,6 +116,15 @@ class Engine(ABC):
     @abstractmethod
     def append(self, table: Table, rows: pa.Table, summary: Mapping[str, str]) -> None:
         """Append a few rows (the ledger's) in one commit."""
+
+    @abstractmethod
+    def maintain(self, tables: Mapping[str, Table]) -> dict[str, list[JobResult]]:
+        """Run each table's maintenance jobs (compaction, expiry, unreferenced files) under
+        its policy, and say how each went."""
+
+    @abstractmethod
+    def queries(self, lakehouse: Lakehouse) -> Queries:
+        """A session of the verification's Athena SQL on ``lakehouse`` (a context manager)."""
 
     def discard_uncommitted(self) -> None:  # noqa: B027 - engines staging nothing need not
         """Delete what was staged and never committed: no snapshot references it."""

@@ -38,6 +38,7 @@ from banklake.engines.bronze_files import PARQUET, BronzeFiles, prepare, write_f
 from banklake.errors import UsageError
 from banklake.faults import fault_point
 from banklake.lakehouse.catalog import (
+    Lakehouse,
     catalog_errors,
     local_path,
     parquet_field_ids,
@@ -45,7 +46,10 @@ from banklake.lakehouse.catalog import (
     storage_errors,
 )
 from banklake.lakehouse.lock import scratch_folder
+from banklake.lakehouse.maintenance import JobResult
+from banklake.lakehouse.maintenance import maintain as run_maintenance
 from banklake.transform import Step, compile_sql, sql_literal
+from banklake.verify.query import LocalQueries, Queries
 
 _SOURCE_FILE = "source_file_name"  # the ENUM type of the batch's file names
 # Files parsed at once: each holds a block or two of its text in memory, outside DuckDB's limit.
@@ -187,6 +191,12 @@ class EmbeddedEngine(Engine):
         with self._writes():
             table.append(rows, snapshot_properties=dict(summary))
         self._commits += 1
+
+    def maintain(self, tables: Mapping[str, Table]) -> dict[str, list[JobResult]]:
+        return {name: run_maintenance(table, rewrite_data_files) for name, table in tables.items()}
+
+    def queries(self, lakehouse: Lakehouse) -> Queries:
+        return LocalQueries(lakehouse, self.settings.table_bucket, self.settings.timezone)
 
     def _outcome(self) -> str:
         """What of the batch is in the tables, said when it fails."""

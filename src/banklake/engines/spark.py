@@ -26,6 +26,7 @@ import sys
 import uuid
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from banklake.engines.spark_jars import MAVEN_PACKAGES, jars
 from banklake.errors import EngineError, QueryError
 from banklake.lakehouse.catalog import Lakehouse, catalog_errors, with_commit_retries
 from banklake.lakehouse.lock import scratch_folder
+from banklake.lakehouse.maintenance import JobResult
 from banklake.transform import Step, compile_sql
 from banklake.verify.query import Queries
 
@@ -197,6 +199,19 @@ class SparkEngine(Engine):
         writer = _writer(self.spark.table("_banklake_append"), table_name(table), summary)
         with _catalog_errors(self.settings):
             writer.append()
+
+    def maintain(self, tables: Mapping[str, Table]) -> dict[str, list[JobResult]]:
+        """Iceberg's Spark procedures (``banklake.engines.spark_maintenance``)."""
+        from banklake.engines.spark_maintenance import maintain as maintain_table
+
+        now = datetime.now(UTC)
+        catalog = str(self.spark.conf.get("spark.sql.defaultCatalog"))
+        return {
+            name: maintain_table(self.spark, catalog, table, now) for name, table in tables.items()
+        }
+
+    def queries(self, lakehouse: Lakehouse) -> Queries:
+        return SparkQueries(lakehouse, self.settings.table_bucket, self.spark)
 
     def close(self) -> None:
         for frame in self._kept:

@@ -32,12 +32,12 @@ from banklake.bronze.inventory import inventory
 from banklake.bronze.landing import UTF8_BOM
 from banklake.config import Settings
 from banklake.contracts import TRANSACTIONS
-from banklake.engines import known_engine
+from banklake.engines import create_engine
 from banklake.lakehouse.catalog import Lakehouse
 from banklake.lakehouse.ledger import deliveries, holdings, records, take_new
 from banklake.lakehouse.policy import JOBS, job_status, policy_from_properties
 from banklake.transform import sql_literal
-from banklake.verify.query import ATHENA_DIALECT, LocalQueries, Queries
+from banklake.verify.query import ATHENA_DIALECT, Queries
 
 SEED_COUNT_SQL = 'SELECT count(*) FROM "s3tablescatalog"."analytics_db"."enriched_transactions";'
 SEED_TOP3_SQL = """SELECT name, sum(amount) as total_volume
@@ -111,14 +111,7 @@ def verify(
 
 @contextmanager
 def _queries(settings: Settings, lakehouse: Lakehouse, engine: str) -> Iterator[Queries]:
-    if known_engine(engine) == "embedded":
-        with LocalQueries(lakehouse, settings.table_bucket, settings.timezone) as queries:
-            yield queries
-        return
-    from banklake.engines.spark import SparkEngine, SparkQueries
-
-    spark = SparkEngine(settings)
-    with spark, SparkQueries(lakehouse, settings.table_bucket, spark.spark) as queries:
+    with create_engine(engine, settings) as running, running.queries(lakehouse) as queries:
         yield queries
 
 
