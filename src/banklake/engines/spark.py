@@ -83,23 +83,25 @@ class SparkEngine(Engine):
         self._kept: list[DataFrame] = []
 
     def load_bronze(self, batch: LandingBatch) -> tuple[list[FileCount], list[RejectedFile]]:
-        """The executors read the files, a task each, and write them as Parquet in the
-        scratch folder; the driver gets only each file's count or refusal."""
+        """The executors read the files (shared out by size, a task per core) and write them as
+        Parquet in the scratch folder; the driver gets only each file's count or refusal."""
         files = [file for entity in ENTITIES for file in batch.of(entity)]
         # Executors have working folders of their own: they open the files by absolute path.
         opened = [dataclasses.replace(file, path=file.path.absolute()) for file in files]
         bronze = BronzeFiles(self.scratch / "bronze")
         prepare(bronze.folder)
         folder = bronze.folder
+        shares = _shares([_size(file.path) for file in files], self._cores(len(files)))
 
-        def read(numbers: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
-            for batch in numbers:
-                for number in batch.column(0).to_pylist():
-                    written = pickle.dumps((number, _write_file(opened[number], folder)))
-                    yield pa.record_batch([pa.array([written], pa.binary())], ["written"])
+        def read(tasks: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
+            for batch in tasks:
+                for task in batch.column(0).to_pylist():
+                    for number in shares[task]:
+                        written = pickle.dumps((number, _write_file(opened[number], folder)))
+                        yield pa.record_batch([pa.array([written], pa.binary())], ["written"])
 
-        # One task per file: a range of n numbers in n partitions holds one in each.
-        tasks = self.spark.range(len(files), numPartitions=max(len(files), 1))
+        # A task per share of the files: a range of n numbers in n partitions holds one in each.
+        tasks = self.spark.range(len(shares), numPartitions=max(len(shares), 1))
         with _job_errors("reading the batch's files"):
             written = [
                 pickle.loads(row["written"]) for row in tasks.mapInArrow(read, _WRITTEN).collect()
@@ -112,6 +114,13 @@ class SparkEngine(Engine):
             frame.createOrReplaceTempView(f"bronze_{name}")
         counts = [load for load in loads if isinstance(load, FileCount)]
         return counts, [load for load in loads if isinstance(load, RejectedFile)]
+
+    def _cores(self, files: int) -> int:
+        """How many tasks to read ``files`` files in: as many as the cluster runs at once (each
+        task starts a Python worker, a fixed cost), and no more than the files."""
+        if self.settings.spark.remote:  # Spark Connect does not say
+            return files
+        return max(min(files, self.spark.sparkContext.defaultParallelism), 1)
 
     def register(self, name: str, rows: pa.Table) -> None:
         """A small relation travels with the plan; a large one through the scratch folder."""
@@ -391,6 +400,25 @@ def stop_session(session: SparkSession) -> None:
         process.wait(timeout=30)
     SparkContext._gateway = None
     SparkContext._jvm = None
+
+
+def _shares(sizes: list[int], tasks: int) -> list[list[int]]:
+    """The numbers of the files (by their ``sizes``) split into ``tasks`` shares of about
+    equal bytes: each next largest file to the share with the fewest bytes so far."""
+    shares: list[list[int]] = [[] for _ in range(tasks)]
+    loads = [0] * tasks
+    for number in sorted(range(len(sizes)), key=lambda n: -sizes[n]):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(number)
+        loads[lightest] += sizes[number]
+    return shares
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:  # gone since it was listed: its task refuses it, as the embedded engine does
+        return 0
 
 
 def _write_file(file: LandedFile, folder: Path) -> Written:
