@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -55,6 +56,25 @@ def settings(landing: Path, tmp_path: Path) -> Settings:
     return load_settings(
         landing=landing, lakehouse=tmp_path / "lakehouse", reports=tmp_path / "reports"
     )
+
+
+# The small landing's shape with every day in one month, whatever today's date: both batches of
+# ``_half_loaded`` put files in the same partitions, so compaction has files to merge.
+ONE_MONTH = replace(SMALL, end_date=date(2026, 3, 15))
+
+
+@pytest.fixture(scope="session")
+def one_month_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("one-month") / "landing"
+    generate(ONE_MONTH, path)
+    return path
+
+
+@pytest.fixture
+def one_month(one_month_landing: Path, tmp_path: Path) -> Settings:
+    """A private copy of the one-month landing zone, and a lakehouse to load it into."""
+    landing = Path(shutil.copytree(one_month_landing, tmp_path / "landing"))
+    return load_settings(landing=landing, lakehouse=tmp_path / "lakehouse")
 
 
 @pytest.fixture(scope="session")

@@ -335,9 +335,10 @@ def test_a_run_killed_anywhere_converges_on_the_next_run(
 
 
 @pytest.fixture
-def to_maintain(settings: Settings, tmp_path: Path) -> Scenario:
+def to_maintain(one_month: Settings, tmp_path: Path) -> Scenario:
     """Two batches (small files to compact) and the staged files of a run killed in between
     (unreferenced files to remove)."""
+    settings = one_month
     _half_loaded(settings)
     crashed = _banklake(settings, "run", crash_at="staged")
     crashed.communicate(timeout=120)

@@ -89,12 +89,16 @@ def _banklake(
     )
 
 
-@pytest.fixture
-def clean(settings: Settings, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
-    """What a clean run over the same landing zone gives."""
-    reference = load_settings(landing=settings.landing, lakehouse=tmp_path / "reference")
+def _clean(settings: Settings, folder: Path) -> dict[str, list[dict[str, Any]]]:
+    """What a clean run over the same landing zone gives, in a lakehouse in ``folder``."""
+    reference = load_settings(landing=settings.landing, lakehouse=folder)
     run(reference)
     return _content(reference)
+
+
+@pytest.fixture
+def clean(settings: Settings, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
+    return _clean(settings, tmp_path / "reference")
 
 
 def _half_loaded(settings: Settings, folders: tuple[str, ...] = ("transactions",)) -> None:
@@ -234,8 +238,9 @@ def test_a_really_full_disk_ends_the_run_in_one_line_and_leaves_nothing_staged(
 
 
 def test_a_crash_during_compaction_leaves_the_data_as_it_was(
-    settings: Settings, clean: dict[str, list[dict[str, Any]]]
+    one_month: Settings, tmp_path: Path
 ) -> None:
+    settings, clean = one_month, _clean(one_month, tmp_path / "reference")
     _half_loaded(settings)
     run(settings)  # a second batch: two small files per month to compact
     crashed = _banklake(settings, "maintain", crash_at="compaction-staged")
@@ -248,8 +253,9 @@ def test_a_crash_during_compaction_leaves_the_data_as_it_was(
 
 
 def test_a_full_disk_during_compaction_leaves_the_data_and_no_files(
-    settings: Settings, clean: dict[str, list[dict[str, Any]]]
+    one_month: Settings, tmp_path: Path
 ) -> None:
+    settings, clean = one_month, _clean(one_month, tmp_path / "reference")
     _half_loaded(settings)
     run(settings)  # a second batch: two small files per month to compact
     failed = _banklake(settings, "maintain", fail_at="data-file-written:ENOSPC")
@@ -292,9 +298,10 @@ def test_a_busy_lakehouse_stops_a_writer_with_a_clear_message(settings: Settings
 
 
 def test_a_commit_that_loses_a_race_is_retried(
-    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    one_month: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Another writer (S3 Tables' own compaction, say) commits between our read and commit."""
+    settings = one_month
     _half_loaded(settings)
     run(settings)  # two batches: small files that compaction merges
     day = sorted((settings.landing / "transactions").iterdir())[-1]
