@@ -14,7 +14,7 @@ INSTALLED_CHECKOV := $(CHECKOV_VENV)/.installed
 APT_INSTALL := $(if $(filter 0,$(shell id -u)),,sudo) sh -c 'apt-get update -qq && \
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$$@"' apt
 
-.PHONY: demo test lint bench clean spark-setup checkov-setup
+.PHONY: demo test test-spark lint bench clean spark-setup checkov-setup
 
 demo: $(INSTALLED)
 	$(BIN)/banklake demo
@@ -26,6 +26,10 @@ test: $(INSTALLED_DEV) spark-setup checkov-setup
 	$(BIN)/ruff format --check src tests benchmarks infra/checkov
 	$(BIN)/mypy
 	$(BIN)/pytest
+
+# Every Spark case of the behaviour suite (about 45 minutes on 2 cores); `make test` runs some.
+test-spark: $(INSTALLED_DEV) spark-setup
+	$(BIN)/pytest -m spark --spark-cases=all
 
 # 30 to 35 minutes on 2 cores, 10 of them one 100M-row batch (`bench.py --no-100m` skips it);
 # benchmarks/bench.py's docstring says what it measures and how.

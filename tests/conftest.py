@@ -6,7 +6,10 @@ the same assertions.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import tempfile
 import warnings
 from collections.abc import Iterator
 from dataclasses import replace
@@ -15,7 +18,8 @@ from pathlib import Path
 
 import pytest
 from tests.oracle import Expected, expected
-from tests.spark_cluster import LocalCluster
+from tests.runs import Content, clean_run
+from tests.spark_cluster import LocalCluster, driver_environment
 
 from banklake.config import Settings, load_settings
 from banklake.contracts import ENRICHED_TRANSACTIONS
@@ -24,18 +28,67 @@ from banklake.lakehouse.catalog import Lakehouse
 from banklake.pipeline import RunResult, run
 from banklake.verify.checks import verify
 
-ENGINES = ["embedded"]
+# Spark cases run on the session's cluster (``spark_cluster``), on local[*] where none starts.
+ENGINES = ["embedded", pytest.param("spark", marks=pytest.mark.spark)]
+# A small Spark run costs 10-15 s of this machine's 2 cores (some 70 Spark jobs of ~150 ms),
+# so every Spark case of the behaviour suite takes about 45 minutes: `make test` runs the Spark
+# cases of the load, its verification and maintenance, the first of each test's
+# parametrisations (`--spark-cases=some`); `make test-spark` runs all of them.
+SPARK_CASES_IN_MAKE_TEST = ("test_pipeline.py", "verify/", "lakehouse/test_maintenance.py")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--spark-cases",
+        choices=("some", "all"),
+        default="some",
+        help="the Spark cases of the behaviour suite to run (default: those of make test)",
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if config.getoption("--spark-cases") == "all":
+        return
+    left_out, functions = [], set()
+    for item in items:
+        engine = getattr(item, "callspec", None) and item.callspec.params.get("engine")
+        chosen = any("engine" in mark.args[0] for mark in item.iter_markers("parametrize"))
+        if engine != "spark" or chosen:  # a test that names its Spark cases runs them all
+            continue
+        first = (item.path, item.originalname) not in functions  # type: ignore[attr-defined]
+        functions.add((item.path, item.originalname))  # type: ignore[attr-defined]
+        if not (first and any(part in str(item.path) for part in SPARK_CASES_IN_MAKE_TEST)):
+            left_out.append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = [item for item in items if item not in left_out]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    chosen = config.getoption("--spark-cases")
+    return f"Spark cases of the behaviour suite: {chosen} (make test-spark runs all)"
+
+
 SMALL = GeneratorSpec(
     customers=200, accounts=300, days=10, transactions=20_000, end_date=date.today(), seed=7
 )
 
 
 @pytest.fixture(autouse=True)
-def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test reads the developer's banklake.toml or BANKLAKE_* variables."""
+def _isolated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> None:
+    """No test reads the developer's banklake.toml or BANKLAKE_* variables; a Spark test's
+    settings take the cluster, and its driver's temp folder is the one the workers cannot see."""
     monkeypatch.chdir(tmp_path)
-    for name in [n for n in __import__("os").environ if n.startswith("BANKLAKE_")]:
+    for name in [n for n in os.environ if n.startswith("BANKLAKE_")]:
         monkeypatch.delenv(name)
+    spark = request.node.get_closest_marker("spark") is not None
+    cluster = request.getfixturevalue("spark_cluster") if spark else None
+    if cluster is not None:
+        for name, value in driver_environment(cluster).items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr(tempfile, "tempdir", None)  # found again, from TMPDIR
 
 
 @pytest.fixture(scope="session")
@@ -77,10 +130,25 @@ def one_month(one_month_landing: Path, tmp_path: Path) -> Settings:
     return load_settings(landing=landing, lakehouse=tmp_path / "lakehouse")
 
 
+@pytest.fixture
+def clean(settings: Settings, tmp_path: Path) -> Content:
+    """What a clean run over the test's landing zone gives."""
+    return clean_run(settings.landing, tmp_path / "reference")
+
+
 @pytest.fixture(scope="session")
-def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
-    """One Spark standalone cluster for the session, its workers blind to the driver's temp."""
-    with LocalCluster(tmp_path_factory.mktemp("spark-cluster")) as cluster:
+def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster | None]:
+    """One Spark standalone cluster for the session, its workers blind to the driver's temp;
+    None where it cannot start (the Spark cases then run on local[*])."""
+    with contextlib.ExitStack() as stack:
+        try:
+            # Room for two drivers: the tests' own, and a banklake process's.
+            folder = tmp_path_factory.mktemp("spark-cluster")
+            cluster = stack.enter_context(LocalCluster(folder, cores=4, app_cores=2))
+        except RuntimeError as error:
+            warnings.warn(f"{error}: the Spark cases run on local[*]", stacklevel=1)
+            yield None
+            return
         if not cluster.isolated:
             warnings.warn(
                 "the Spark cluster's workers share the driver's temp folder here (no root or "
@@ -88,6 +156,9 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalClu
                 stacklevel=1,
             )
         yield cluster
+        from banklake.engines.spark import stop_application
+
+        stop_application()  # before its cluster: the executors are not lost under it
 
 
 @pytest.fixture(params=ENGINES)
@@ -96,8 +167,10 @@ def engine(request: pytest.FixtureRequest) -> Iterator[str]:
 
 
 @pytest.fixture
-def loaded(settings: Settings, engine: str) -> RunResult:
-    return run(settings, engine)
+def loaded(settings: Settings) -> RunResult:
+    """The small landing zone loaded (by the embedded engine: a test of an engine's own
+    behaviour runs it itself, with ``engine``)."""
+    return run(settings)
 
 
 def write_csv(path: Path, text: str | bytes) -> Path:

@@ -9,6 +9,7 @@ folder, and ``isolated`` says so.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import socket
@@ -50,13 +51,15 @@ class LocalCluster:
     """``with LocalCluster(folder) as cluster:`` a master on ``cluster.master`` and workers.
 
     ``driver_tmp`` is the folder the driver must use as its temp (``TMPDIR``); the workers see
-    an empty tmpfs there when ``isolated``.
+    an empty tmpfs there when ``isolated``. An application takes at most ``app_cores`` of each
+    worker's ``cores``: with more cores than that, several drivers run at once.
     """
 
     folder: Path
     workers: int = 1
     cores: int = 2
     memory: str = "4g"
+    app_cores: int = 2
     isolated: bool = field(default_factory=can_isolate)
     master: str = ""
     driver_tmp: Path = field(init=False)
@@ -129,8 +132,13 @@ class LocalCluster:
 
 
 def driver_environment(cluster: LocalCluster) -> dict[str, str]:
-    """What a driver process needs to use ``cluster``: its temp folder and the master."""
-    return {"TMPDIR": str(cluster.driver_tmp), "BANKLAKE_SPARK__MASTER": cluster.master}
+    """What a driver process needs to use ``cluster``: its temp folder, the master, and its
+    share of the cores."""
+    return {
+        "TMPDIR": str(cluster.driver_tmp),
+        "BANKLAKE_SPARK__MASTER": cluster.master,
+        "BANKLAKE_SPARK__CONF": json.dumps({"spark.cores.max": str(cluster.app_cores)}),
+    }
 
 
 if __name__ == "__main__":  # start one by hand: python -m tests.spark_cluster

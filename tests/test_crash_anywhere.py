@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 from pyiceberg.table import Table
-from tests.test_resilience import _banklake, _content, _half_loaded, _rows
+from tests.runs import Content, banklake, clean_run, content, half_loaded, table_rows
 
 from banklake.config import Settings, load_settings
 from banklake.contracts import TABLES
@@ -48,7 +48,6 @@ from banklake.pipeline import maintain, run
 
 TRIALS = int(os.environ.get("CRASH_TRIALS", "3"))
 SEED = int(os.environ.get("CRASH_SEED", "20261201"))
-Content = dict[str, list[dict[str, Any]]]
 # What a table holds after a kill: its rows, or None where it does not exist (yet).
 Tables = dict[str, list[dict[str, Any]] | None]
 # Unreferenced files go at once, so the next maintenance takes what a killed one left.
@@ -104,7 +103,7 @@ def _tables(settings: Settings) -> Tables:
     """Every contract table's rows, None for one that does not exist; one that exists must read."""
     existing = _existing(settings)
     return {
-        contract.name: _rows(contract.name, existing[contract.name])
+        contract.name: table_rows(contract.name, existing[contract.name])
         if contract.name in existing
         else None
         for contract in TABLES
@@ -143,7 +142,7 @@ def _traced(
     read_end, write_end = os.pipe()
     tracer = ["strace", "-f", "-qq", "--seccomp-bpf", "-e", f"trace={WRITES}", "-e"]
     tracer += ["signal=none", "-o", f"/dev/fd/{write_end}"]
-    process = _banklake(
+    process = banklake(
         scenario.settings, *command, extra_env=env, under=tracer, pass_fds=[write_end]
     )
     os.close(write_end)
@@ -166,7 +165,7 @@ def _delayed(
     scenario: Scenario, command: tuple[str, ...], env: Mapping[str, str], delay: float
 ) -> bool:
     """``command`` SIGKILLed after ``delay`` seconds; whether it was still running."""
-    process = _banklake(scenario.settings, *command, extra_env=env)
+    process = banklake(scenario.settings, *command, extra_env=env)
     try:
         _, stderr = process.communicate(timeout=delay)
     except subprocess.TimeoutExpired:
@@ -212,7 +211,7 @@ def _kill_points(
             return _delayed(scenario, command, env, delay), f"after {delay:.3f}s"
 
         found = f"{first:.2f}-{last:.2f}s after the start", by_delay
-    scenario.uncrashed = _content(scenario.settings)
+    scenario.uncrashed = content(scenario.settings)
     scenario.uncrashed_files = _live_files(scenario.settings)
     assert scenario.uncrashed == (scenario.expected or scenario.uncrashed)
     return found
@@ -253,12 +252,6 @@ def _kept_aside(settings: Settings, expected: Content | None, tmp_path: Path) ->
     return Scenario(settings, saved, _tables(settings), expected)
 
 
-def _clean_run(landing: Path, where: Path) -> Content:
-    reference = load_settings(landing=landing, lakehouse=where)
-    run(reference)
-    return _content(reference)
-
-
 @pytest.fixture(scope="module")
 def small_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The landing zone the ``settings`` fixture copies, here ``LANDING``."""
@@ -276,8 +269,8 @@ def first_run(settings: Settings, tmp_path: Path) -> Scenario:
 @pytest.fixture
 def next_days(settings: Settings, tmp_path: Path) -> Scenario:
     """Four days loaded, two new ones landed."""
-    clean = _clean_run(settings.landing, tmp_path / "reference")
-    _half_loaded(settings)
+    clean = clean_run(settings.landing, tmp_path / "reference")
+    half_loaded(settings)
     return _kept_aside(settings, clean, tmp_path)
 
 
@@ -322,7 +315,7 @@ def _after_a_killed_run(scenario: Scenario) -> str:
 
 def _next_run_converges(scenario: Scenario) -> None:
     run(scenario.settings)
-    assert _content(scenario.settings) == scenario.uncrashed
+    assert content(scenario.settings) == scenario.uncrashed
 
 
 @pytest.mark.slow
@@ -339,12 +332,12 @@ def to_maintain(one_month: Settings, tmp_path: Path) -> Scenario:
     """Two batches (small files to compact) and the staged files of a run killed in between
     (unreferenced files to remove)."""
     settings = one_month
-    _half_loaded(settings)
-    crashed = _banklake(settings, "run", crash_at="staged")
+    half_loaded(settings)
+    crashed = banklake(settings, "run", crash_at="staged")
     crashed.communicate(timeout=120)
     assert crashed.returncode == -signal.SIGKILL
     run(settings)
-    scenario = _kept_aside(settings, _content(settings), tmp_path)  # the data stays as it is
+    scenario = _kept_aside(settings, content(settings), tmp_path)  # the data stays as it is
     on_disk, referenced = _files(settings)
     assert on_disk - referenced and _live_files(settings)["transactions"] > 1  # work to do
     return scenario
@@ -363,7 +356,7 @@ def test_maintenance_killed_anywhere_keeps_the_data_and_the_next_one_completes(
     )
 
     def after_kill(scenario: Scenario) -> str:
-        assert _content(settings) == scenario.uncrashed  # the data as it was, and it reads
+        assert content(settings) == scenario.uncrashed  # the data as it was, and it reads
         on_disk, referenced = _files(settings)
         assert referenced <= on_disk
         after = _live_files(settings)
@@ -373,7 +366,7 @@ def test_maintenance_killed_anywhere_keeps_the_data_and_the_next_one_completes(
 
     def recover(scenario: Scenario) -> None:
         maintain(eager)
-        assert _content(settings) == scenario.uncrashed
+        assert content(settings) == scenario.uncrashed
         on_disk, referenced = _files(settings)
         assert on_disk == referenced  # nothing missing, nothing left over
         assert _live_files(settings) == scenario.uncrashed_files  # compacted as if uncrashed

@@ -16,7 +16,7 @@ from tests.conftest import SMALL, assert_matches_the_files, write_csv
 from banklake.config import Settings, load_settings
 from banklake.contracts import ENRICHED_TRANSACTIONS, NAMESPACE, TABLES
 from banklake.lakehouse.catalog import Lakehouse
-from banklake.pipeline import RunResult, run
+from banklake.pipeline import run
 
 TX_HEADER = "tx_id,account_id,amount,tx_type,timestamp\n"
 
@@ -41,7 +41,8 @@ def _column_map(table: pa.Table, key: str, value: str) -> dict[str, str]:
     return dict(zip(table[key].to_pylist(), table[value].to_pylist(), strict=True))
 
 
-def test_gold_schema_types_names_and_partitioning(settings: Settings, loaded: RunResult) -> None:
+def test_gold_schema_types_names_and_partitioning(settings: Settings, engine: str) -> None:
+    run(settings, engine)
     gold = _lakehouse(settings).table(ENRICHED_TRANSACTIONS)
     fields = {f.name: f.field_type for f in gold.schema().fields}
     assert list(fields) == list(ENRICHED_TRANSACTIONS.column_names)
@@ -60,8 +61,9 @@ def test_gold_schema_types_names_and_partitioning(settings: Settings, loaded: Ru
 
 
 def test_every_transaction_lands_joined_to_its_account_and_customer(
-    settings: Settings, loaded: RunResult
+    settings: Settings, engine: str
 ) -> None:
+    loaded = run(settings, engine)
     gold = _scan(settings, "enriched_transactions")
     assert gold.num_rows == SMALL.transactions == loaded.rows_read("transactions")
     assert pc.count_distinct(gold["tx_id"]).as_py() == gold.num_rows
@@ -176,9 +178,8 @@ def test_orphan_account_cascades_to_its_transactions(
     }
 
 
-def test_rerun_with_nothing_new_commits_nothing(
-    settings: Settings, loaded: RunResult, engine: str
-) -> None:
+def test_rerun_with_nothing_new_commits_nothing(settings: Settings, engine: str) -> None:
+    loaded = run(settings, engine)
     before = _snapshots(settings)
     again = run(settings, engine)
     assert again.files == [] and again.tables == []

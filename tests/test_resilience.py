@@ -15,21 +15,17 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-import pyarrow.compute as pc
 import pytest
-from pyiceberg.table import Table
 from tests import mounts
-from tests.engines.parity import RUN_COLUMNS
+from tests.runs import banklake, clean_run, content, half_loaded
 
 from banklake.config import Settings, load_settings
 from banklake.contracts import TABLES
 from banklake.engines.embedded import rewrite_data_files
-from banklake.faults import CRASH_AT, FAIL_AT
 from banklake.generate import GeneratorSpec, generate
 from banklake.lakehouse import catalog as catalog_module
 from banklake.lakehouse.catalog import Lakehouse, local_path
@@ -37,21 +33,6 @@ from banklake.lakehouse.lock import writer_lock
 from banklake.lakehouse.maintenance import compact, referenced_files
 from banklake.lakehouse.policy import policy_from_properties
 from banklake.pipeline import maintain, run
-
-
-def _content(settings: Settings) -> dict[str, list[dict[str, Any]]]:
-    """Every table's rows, in a stable order, without the columns that differ between runs."""
-    lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
-    return {name: _rows(name, table) for name, table in lakehouse.tables().items()}
-
-
-def _rows(name: str, table: Table) -> list[dict[str, Any]]:
-    """One table's rows as ``_content`` compares them."""
-    rows = table.scan().to_arrow()
-    if name == "load_ledger":  # files hidden while "not landed yet" are recorded as ignored
-        rows = rows.filter(pc.not_equal(rows["status"], "ignored"))
-    rows = rows.drop_columns([c for c in rows.column_names if c in RUN_COLUMNS])
-    return sorted(rows.to_pylist(), key=repr)
 
 
 def _unreferenced_data_files(settings: Settings) -> list[str]:
@@ -64,77 +45,37 @@ def _unreferenced_data_files(settings: Settings) -> list[str]:
     return sorted(stray)
 
 
-def _banklake(
-    settings: Settings,
-    *args: str,
-    crash_at: str | None = None,
-    fail_at: str | None = None,
-    extra_env: Mapping[str, str] | None = None,
-    under: Sequence[str] = (),
-    **popen: Any,
-) -> subprocess.Popen[str]:
-    """``banklake ARGS`` as a real process (run ``under`` a wrapper command, when given)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BANKLAKE_")}
-    env |= extra_env or {}
-    if crash_at:
-        env[CRASH_AT] = crash_at
-    if fail_at:
-        env[FAIL_AT] = fail_at
-    command = [*under, sys.executable, "-m", "banklake", *args]
-    command += ["--lakehouse", str(settings.lakehouse)]
-    if args[0] != "maintain":
-        command += ["--landing", str(settings.landing)]
-    return subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen
-    )
-
-
-def _clean(settings: Settings, folder: Path) -> dict[str, list[dict[str, Any]]]:
-    """What a clean run over the same landing zone gives, in a lakehouse in ``folder``."""
-    reference = load_settings(landing=settings.landing, lakehouse=folder)
-    run(reference)
-    return _content(reference)
-
-
-@pytest.fixture
-def clean(settings: Settings, tmp_path: Path) -> dict[str, list[dict[str, Any]]]:
-    return _clean(settings, tmp_path / "reference")
-
-
-def _half_loaded(settings: Settings, folders: tuple[str, ...] = ("transactions",)) -> None:
-    """A lakehouse with history: all but the last two days loaded (they have not arrived yet)."""
-    last = sorted((settings.landing / "transactions").iterdir())[-2].name.split("_")[1]
-    later = [
-        path
-        for folder in folders
-        for path in (settings.landing / folder).iterdir()
-        if path.name.split("_")[1] >= last
-    ]
-    for path in later:
-        path.rename(path.with_name(f".{path.name}"))  # hidden: not landed yet
-    run(settings)
-    for path in later:
-        path.with_name(f".{path.name}").rename(path)
-
-
 @pytest.mark.parametrize(
-    "point", ["read", "staging", "staged", "silver-committed", "gold-committed"]
+    ("engine", "point"),
+    [
+        *[
+            ("embedded", p)
+            for p in ("read", "staging", "staged", "silver-committed", "gold-committed")
+        ],
+        # A Spark process (local[*]) starts a JVM: the points on each side of the first commit.
+        *[
+            pytest.param("spark", p, marks=pytest.mark.spark)
+            for p in ("staged", "silver-committed")
+        ],
+    ],
 )
 def test_a_crash_during_a_run_converges_on_the_next_run(
-    settings: Settings, clean: dict[str, list[dict[str, Any]]], point: str
+    settings: Settings, clean: dict[str, list[dict[str, Any]]], engine: str, point: str
 ) -> None:
-    _half_loaded(settings)
-    before = _content(settings)
-    crashed = _banklake(settings, "run", crash_at=point)
-    crashed.communicate(timeout=120)
+    half_loaded(settings)
+    before = content(settings)
+    crashed = banklake(settings, "run", "--engine", engine, crash_at=point)
+    crashed.communicate(timeout=600)
     assert crashed.returncode == -signal.SIGKILL
-    after_crash = _content(settings)  # every table still reads, and holds the old or new state
+    after_crash = content(settings)  # every table still reads, and holds the old or new state
     for name, rows in after_crash.items():
         assert rows in (before[name], clean[name]), name
     if point in ("read", "staging", "staged"):
         assert after_crash == before  # nothing was committed
-    run(settings)
-    assert _content(settings) == clean
+    else:
+        assert after_crash != before  # Silver moved on
+    run(settings, engine)
+    assert content(settings) == clean
 
 
 @pytest.mark.parametrize("point", ["silver-committed", "gold-committed"])
@@ -148,12 +89,12 @@ def test_a_crash_with_daily_snapshots_converges_on_the_next_run(tmp_path: Path, 
     settings = load_settings(landing=tmp_path / "landing", lakehouse=tmp_path / "lh")
     reference = load_settings(landing=settings.landing, lakehouse=tmp_path / "reference")
     run(reference)
-    _half_loaded(settings, ("customers", "accounts", "transactions"))
-    crashed = _banklake(settings, "run", crash_at=point)
+    half_loaded(settings, ("customers", "accounts", "transactions"))
+    crashed = banklake(settings, "run", crash_at=point)
     crashed.communicate(timeout=120)
     assert crashed.returncode == -signal.SIGKILL
     run(settings)
-    assert _content(settings) == _content(reference)
+    assert content(settings) == content(reference)
 
 
 def _one_error_line(stderr: str) -> str:
@@ -178,21 +119,21 @@ NO_SPACE = r"error: /\S+: no space left on device; free some space and run again
 def test_a_full_disk_during_a_run_leaves_no_staged_files_and_the_next_run_converges(
     settings: Settings, clean: dict[str, list[dict[str, Any]]], fault: str, outcome: str
 ) -> None:
-    _half_loaded(settings)
-    before = _content(settings)
-    failed = _banklake(settings, "run", fail_at=fault)
+    half_loaded(settings)
+    before = content(settings)
+    failed = banklake(settings, "run", fail_at=fault)
     _, stderr = failed.communicate(timeout=120)
     assert failed.returncode == 2
     assert re.fullmatch(NO_SPACE + re.escape(outcome), _one_error_line(stderr))
     assert _unreferenced_data_files(settings) == []
-    after = _content(settings)
+    after = content(settings)
     if fault.startswith("commit"):
         assert after["transactions"] == clean["transactions"] != before["transactions"]
         assert after["enriched_transactions"] == before["enriched_transactions"]
     else:
         assert after == before
     run(settings)
-    assert _content(settings) == clean
+    assert content(settings) == clean
     assert _unreferenced_data_files(settings) == []
 
 
@@ -210,7 +151,7 @@ def _on_a_tiny_disk(landing: str, lakehouse: str, report: str) -> None:
         "full": [full.returncode, full.stderr],
         "stray": stray,
         "again": [again.returncode, again.stderr],
-        "content": _content(settings),
+        "content": content(settings),
     }
     Path(report).write_text(json.dumps(facts, default=str))
 
@@ -240,43 +181,43 @@ def test_a_really_full_disk_ends_the_run_in_one_line_and_leaves_nothing_staged(
 def test_a_crash_during_compaction_leaves_the_data_as_it_was(
     one_month: Settings, tmp_path: Path
 ) -> None:
-    settings, clean = one_month, _clean(one_month, tmp_path / "reference")
-    _half_loaded(settings)
+    settings, clean = one_month, clean_run(one_month.landing, tmp_path / "reference")
+    half_loaded(settings)
     run(settings)  # a second batch: two small files per month to compact
-    crashed = _banklake(settings, "maintain", crash_at="compaction-staged")
+    crashed = banklake(settings, "maintain", crash_at="compaction-staged")
     crashed.communicate(timeout=120)
     assert crashed.returncode == -signal.SIGKILL
-    assert _content(settings) == clean
+    assert content(settings) == clean
     maintain(settings)
-    assert _content(settings) == clean
+    assert content(settings) == clean
     assert run(settings).files == []
 
 
 def test_a_full_disk_during_compaction_leaves_the_data_and_no_files(
     one_month: Settings, tmp_path: Path
 ) -> None:
-    settings, clean = one_month, _clean(one_month, tmp_path / "reference")
-    _half_loaded(settings)
+    settings, clean = one_month, clean_run(one_month.landing, tmp_path / "reference")
+    half_loaded(settings)
     run(settings)  # a second batch: two small files per month to compact
-    failed = _banklake(settings, "maintain", fail_at="data-file-written:ENOSPC")
+    failed = banklake(settings, "maintain", fail_at="data-file-written:ENOSPC")
     _, stderr = failed.communicate(timeout=120)
     assert failed.returncode == 2
     unchanged = r"the data of analytics_db\.\w+ is unchanged; run `banklake maintain` again"
     assert re.fullmatch(NO_SPACE + unchanged, _one_error_line(stderr))
     assert _unreferenced_data_files(settings) == []
-    assert _content(settings) == clean
+    assert content(settings) == clean
     maintain(settings)
-    assert _content(settings) == clean
+    assert content(settings) == clean
 
 
 def test_concurrent_runs_load_every_file_exactly_once(
     settings: Settings, clean: dict[str, list[dict[str, Any]]]
 ) -> None:
-    runs = [_banklake(settings, "run", "--json") for _ in range(3)]
+    runs = [banklake(settings, "run", "--json") for _ in range(3)]
     outputs = [process.communicate(timeout=300) for process in runs]
     assert [process.returncode for process in runs] == [0, 0, 0], outputs
-    assert _content(settings) == clean
-    ledger = [row["source_file"] for row in _content(settings)["load_ledger"]]
+    assert content(settings) == clean
+    ledger = [row["source_file"] for row in content(settings)["load_ledger"]]
     assert len(ledger) == len(set(ledger)) == 12  # each file recorded once, by one run
 
 
@@ -302,7 +243,7 @@ def test_a_commit_that_loses_a_race_is_retried(
 ) -> None:
     """Another writer (S3 Tables' own compaction, say) commits between our read and commit."""
     settings = one_month
-    _half_loaded(settings)
+    half_loaded(settings)
     run(settings)  # two batches: small files that compaction merges
     day = sorted((settings.landing / "transactions").iterdir())[-1]
     lines = day.read_text().splitlines(keepends=True)
@@ -325,6 +266,6 @@ def test_a_commit_that_loses_a_race_is_retried(
     assert redelivered.rows_read == len(lines) - 2
     reference = load_settings(landing=settings.landing, lakehouse=tmp_path / "reference")
     run(reference)
-    ours, theirs = _content(settings), _content(reference)
+    ours, theirs = content(settings), content(reference)
     del ours["load_ledger"], theirs["load_ledger"]  # ours also records the first delivery
     assert ours == theirs

@@ -3,7 +3,7 @@
 locals {
   # All of the catalog's Spark settings go into the one --conf argument: on Glue 5.x setting
   # spark.sql.extensions from the job's code fails ("Cannot modify the value of a static
-  # config"). One list per catalog route, the same properties banklake.aws.spark_conf builds;
+  # config"). One list per catalog route, the same properties banklake.lakehouse.routes builds;
   # glue_conf joins them as Glue wants: `k=v --conf k=v ...`.
   spark_conf = {
     # The S3 Tables Iceberg REST endpoint, signed with SigV4.

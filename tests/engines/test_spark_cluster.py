@@ -54,6 +54,13 @@ def _driver(
     )
 
 
+@pytest.fixture
+def cluster(spark_cluster: LocalCluster | None) -> LocalCluster:
+    if spark_cluster is None:
+        pytest.fail("no Spark cluster could be started here: see the warning above")
+    return spark_cluster
+
+
 READ_A_DRIVER_FILE = """
 import os, sys, tempfile
 import pyarrow as pa, pyarrow.parquet as pq
@@ -69,14 +76,14 @@ spark.stop()
 """
 
 
-def test_the_executors_cannot_see_the_drivers_temp_folder(spark_cluster: LocalCluster) -> None:
+def test_the_executors_cannot_see_the_drivers_temp_folder(cluster: LocalCluster) -> None:
     """The harness is what it claims: a file the driver wrote to its temp folder cannot be read
     by a task, as the Spark engine's hand-offs could not be before they moved."""
-    if not spark_cluster.isolated:
+    if not cluster.isolated:
         pytest.skip("the workers share the driver's temp folder here (no root or no unshare)")
-    env = {**os.environ, **driver_environment(spark_cluster)}
+    env = {**os.environ, **driver_environment(cluster)}
     probe = subprocess.run(
-        [sys.executable, "-c", READ_A_DRIVER_FILE, spark_cluster.master],
+        [sys.executable, "-c", READ_A_DRIVER_FILE, cluster.master],
         env=env,
         capture_output=True,
         text=True,
@@ -86,7 +93,7 @@ def test_the_executors_cannot_see_the_drivers_temp_folder(spark_cluster: LocalCl
 
 
 def test_a_run_on_the_cluster_writes_the_embedded_engines_tables(
-    spark_cluster: LocalCluster, tmp_path: Path
+    cluster: LocalCluster, tmp_path: Path
 ) -> None:
     """Two batches (every kind of defect, daily snapshots) on the cluster, with a 1g driver,
     give exactly the tables the embedded engine writes from the same files."""
@@ -103,7 +110,7 @@ def test_a_run_on_the_cluster_writes_the_embedded_engines_tables(
                 codes.setdefault(engine, []).append(3 if result.rejected else 0)
             else:
                 to = ["--to", str(until)] if until else []
-                driven = _driver(spark_cluster, "run", "--engine", "spark", *where, *to)
+                driven = _driver(cluster, "run", "--engine", "spark", *where, *to)
                 assert driven.returncode in (0, 3), driven.stderr[-3000:]
                 codes.setdefault(engine, []).append(driven.returncode)
         found[engine] = contents(lakehouse, landing)
@@ -115,20 +122,20 @@ def test_a_run_on_the_cluster_writes_the_embedded_engines_tables(
 
 
 def test_a_failed_task_is_one_line_with_the_executors_exception(
-    spark_cluster: LocalCluster, tmp_path: Path
+    cluster: LocalCluster, tmp_path: Path
 ) -> None:
     """Scratch space in the driver's temp folder, which the executors cannot see: the run
     ends in one line naming the executor's exception, not a Py4J traceback."""
-    if not spark_cluster.isolated:
+    if not cluster.isolated:
         pytest.skip("the workers share the driver's temp folder here (no root or no unshare)")
     generate(replace(DEFECTIVE, transactions=200, days=2), tmp_path / "landing")
     where = ["--landing", str(tmp_path / "landing"), "--lakehouse", str(tmp_path / "lakehouse")]
-    scratch = {"BANKLAKE_SPARK__SCRATCH": str(spark_cluster.driver_tmp / "scratch")}
-    failed = _driver(spark_cluster, "run", "--engine", "spark", *where, env=scratch)
+    scratch = {"BANKLAKE_SPARK__SCRATCH": str(cluster.driver_tmp / "scratch")}
+    failed = _driver(cluster, "run", "--engine", "spark", *where, env=scratch)
     assert failed.returncode == 2, failed.stderr[-3000:]
     # Before it, only the JVM's own start-up warnings.
     [message] = [line for line in failed.stderr.splitlines() if line.startswith("error: ")]
-    assert message.startswith("error: the Spark job reading the batch's files failed: ")
+    assert message.startswith("error: Spark failed reading the batch's files: ")
     assert message.endswith(
         "is not there on executor host "
         f"{socket.gethostname()}: the landing zone and [spark] scratch must be on storage every "

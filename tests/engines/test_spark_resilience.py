@@ -1,9 +1,8 @@
-"""Crash safety on Spark: a SIGKILLed ``banklake run --engine spark`` leaves every table in its
-old or new state, and the next Spark run converges to a clean run's tables."""
+"""What only the Spark engine meets: a catalog file another process holds, commits that lose a
+race with another writer (told by their Java classes), and Spark Connect's errors."""
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -12,47 +11,24 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from py4j.protocol import Py4JJavaError
 from pyspark.errors.exceptions.connect import SparkConnectGrpcException
 from pyspark.sql import SparkSession
-from tests.test_resilience import _banklake, _content, _half_loaded, clean  # noqa: F401
+from tests.runs import content, half_loaded
 
-from banklake.aws.spark_conf import LOCAL_CATALOG
 from banklake.config import Settings, load_settings
 from banklake.engines.spark import SparkEngine, _lost_race
-from banklake.errors import LakehouseError
+from banklake.errors import EngineError, LakehouseError
 from banklake.generate import GeneratorSpec, generate
+from banklake.lakehouse.routes import LOCAL_CATALOG
 from banklake.pipeline import run
 
 pytestmark = pytest.mark.spark
 
 
-@pytest.mark.parametrize("point", ["staged", "silver-committed"])
-def test_a_crashed_spark_run_converges_on_the_next_run(
-    settings: Settings,
-    clean: dict[str, list[dict[str, Any]]],  # noqa: F811 - the fixture, imported
-    point: str,
-) -> None:
-    _half_loaded(settings)
-    before = _content(settings)
-    crashed = _banklake(settings, "run", "--engine", "spark", crash_at=point)
-    crashed.communicate(timeout=600)
-    assert crashed.returncode == -signal.SIGKILL
-    after_crash = _content(settings)
-    for name, rows in after_crash.items():
-        assert rows in (before[name], clean[name]), name
-    if point == "staged":
-        assert after_crash == before
-    else:
-        assert after_crash != before  # Silver moved on; Gold and the ledger did not
-    run(settings, "spark")
-    assert _content(settings) == clean
-
-
 def test_a_catalog_held_by_another_process_is_named(settings: Settings) -> None:
     """Another program in the middle of a write to the catalog file: the run says so."""
-    _half_loaded(settings)
-    before = _content(settings)
+    half_loaded(settings)
+    before = content(settings)
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_WRITE_LOCK, str(settings.lakehouse / "catalog.db")],
         stdout=subprocess.PIPE,
@@ -65,7 +41,7 @@ def test_a_catalog_held_by_another_process_is_named(settings: Settings) -> None:
     finally:
         holder.kill()
         holder.wait()
-    assert _content(settings) == before
+    assert content(settings) == before
 
 
 HOLD_WRITE_LOCK = """
@@ -110,7 +86,7 @@ def test_a_spark_commit_that_loses_a_real_race_is_redone(
     ValidationException: files it replaces are gone), and the commit is redone."""
     generate(ONE_MONTH, tmp_path / "landing")
     settings = load_settings(landing=tmp_path / "landing", lakehouse=tmp_path / "lakehouse")
-    _half_loaded(settings)
+    half_loaded(settings)
     run(settings)  # two batches: two small files in the month of the re-delivered day
     day = sorted((settings.landing / "transactions").iterdir())[-1]
     day.write_text("".join(day.read_text().splitlines(keepends=True)[:-1]))
@@ -131,7 +107,7 @@ def test_a_spark_commit_that_loses_a_real_race_is_redone(
     assert len(merges) == 2  # the MERGE lost it, and was redone
     reference = load_settings(landing=settings.landing, lakehouse=tmp_path / "reference")
     run(reference)
-    ours, theirs = _content(settings), _content(reference)
+    ours, theirs = content(settings), content(reference)
     del ours["load_ledger"], theirs["load_ledger"]  # ours also records the first delivery
     assert ours == theirs
 
@@ -198,7 +174,8 @@ def test_only_icebergs_commit_conflicts_are_lost_races(
         raise errors["another error, naming them"]
 
     monkeypatch.setattr(SparkEngine, "_merge", failing)
-    with pytest.raises(Py4JJavaError):
+    committing = r"Spark failed committing to `analytics_db`\.`transactions`: "
+    with pytest.raises(EngineError, match=committing + "java.lang.IllegalStateException: Commit"):
         run(settings, "spark")
     assert {kind: seen[kind][:2] for kind in seen} == {
         "validation": (True, "Py4JJavaError"),

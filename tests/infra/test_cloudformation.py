@@ -16,9 +16,10 @@ from cfnlint.api import lint_file
 from cfnlint.decode import cfn_yaml
 from tests.infra.expected import S3TABLES_ACTIONS
 
-from banklake.aws.spark_conf import glue_conf_argument, glue_federated, s3_tables_rest
+from banklake.aws.glue_job import glue_conf_argument
 from banklake.aws.tables import iceberg_metadata
 from banklake.contracts import TABLES
+from banklake.lakehouse.routes import glue_federated, s3_tables_rest
 
 TEMPLATES = Path(__file__).parents[2] / "infra" / "cloudformation"
 DATA = TEMPLATES / "banklake-data.yaml"
@@ -201,10 +202,10 @@ def test_glue_job(job: dict[str, Any]) -> None:
         _sub(branch["Fn::Sub"], values) for branch in arguments["--conf"]["Fn::If"][1:]
     )
     assert rest == glue_conf_argument(
-        s3_tables_rest("eu-west-1", "123456789012", "banking-lakehouse")
+        s3_tables_rest("eu-west-1", "123456789012", "banking-lakehouse").spark()
     )
     assert federated == glue_conf_argument(
-        glue_federated("eu-west-1", "123456789012", "banking-lakehouse")
+        glue_federated("eu-west-1", "123456789012", "banking-lakehouse").spark()
     )
 
 

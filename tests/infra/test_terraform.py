@@ -23,7 +23,8 @@ from cfnlint.decode import cfn_yaml
 from hcl2 import SerializationOptions
 from tests.infra.expected import S3TABLES_ACTIONS
 
-from banklake.aws.spark_conf import glue_conf_argument, glue_federated, s3_tables_rest
+from banklake.aws.glue_job import glue_conf_argument
+from banklake.lakehouse.routes import glue_federated, s3_tables_rest
 
 ROOT = Path(__file__).resolve().parents[2]
 TERRAFORM = ROOT / "infra" / "terraform"
@@ -232,7 +233,7 @@ def test_glue_job_settings() -> None:
 def test_spark_conf_is_the_one_banklake_builds(route: str, conf: Any) -> None:
     settings = CONFIG["locals"]["spark_conf"][route]
     rendered = _substitute(" --conf ".join(settings))
-    assert rendered == glue_conf_argument(conf(REGION, ACCOUNT, TABLE_BUCKET))
+    assert rendered == glue_conf_argument(conf(REGION, ACCOUNT, TABLE_BUCKET).spark())
 
 
 def test_job_role_is_least_privilege() -> None:
@@ -378,8 +379,10 @@ def test_terraform_plans_each_route(initialised: Path) -> None:
     """Terraform itself evaluates --conf for each route (a mocked provider: nothing reaches AWS),
     and refuses the values the variables' validations exclude."""
     # JSON strings are HCL strings too (none of these holds "${").
-    rest = json.dumps(glue_conf_argument(s3_tables_rest(REGION, ACCOUNT, TABLE_BUCKET)))
-    federated = json.dumps(glue_conf_argument(glue_federated(REGION, ACCOUNT, TABLE_BUCKET)))
+    rest = json.dumps(glue_conf_argument(s3_tables_rest(REGION, ACCOUNT, TABLE_BUCKET).spark()))
+    federated = json.dumps(
+        glue_conf_argument(glue_federated(REGION, ACCOUNT, TABLE_BUCKET).spark())
+    )
     policy = json.dumps({"Version": "2012-10-17", "Statement": []})
     (initialised / "tests").mkdir()
     (initialised / "tests" / "plan.tftest.hcl").write_text(
@@ -407,7 +410,7 @@ run "rest" {{
   command = plan
   assert {{
     condition     = aws_glue_job.this.default_arguments["--conf"] == {rest}
-    error_message = "--conf differs from banklake.aws.spark_conf's"
+    error_message = "--conf differs from banklake.lakehouse.routes'"
   }}
 }}
 
@@ -418,7 +421,7 @@ run "federated" {{
   }}
   assert {{
     condition     = aws_glue_job.this.default_arguments["--conf"] == {federated}
-    error_message = "--conf differs from banklake.aws.spark_conf's"
+    error_message = "--conf differs from banklake.lakehouse.routes'"
   }}
 }}
 

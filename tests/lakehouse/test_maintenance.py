@@ -16,7 +16,7 @@ from pyiceberg.manifest import DataFile
 from pyiceberg.table import DataScan, Table
 
 from banklake.config import MaintenancePolicy, Settings
-from banklake.contracts import ENRICHED_TRANSACTIONS, SILVER_TRANSACTIONS
+from banklake.contracts import ENRICHED_TRANSACTIONS, SILVER_TRANSACTIONS, TABLES
 from banklake.engines.embedded import rewrite_data_files
 from banklake.errors import StorageError
 from banklake.faults import FAIL_AT
@@ -58,6 +58,30 @@ def _content(source: Table | DataScan) -> pa.Table:
 
 def _files(table: Table) -> int:
     return len(list(table.scan().plan_files()))
+
+
+def test_maintenance_compacts_and_removes_old_unreferenced_files(
+    settings: Settings, gold: Table, engine: str
+) -> None:
+    """Each engine's maintenance (on Spark, Iceberg's own procedures) under the tables' policy."""
+    before, files_before = _content(gold), _files(gold)
+    data = local_path(gold.location()) / "data"
+    old_orphan, young_orphan = data / "left-by-a-crash.parquet", data / "in-flight.parquet"
+    for orphan in (old_orphan, young_orphan):
+        orphan.write_bytes(b"not referenced")
+    week_ago = (datetime.now(UTC) - timedelta(days=7)).timestamp()
+    os.utime(old_orphan, (week_ago, week_ago))
+
+    results = maintain_lakehouse(settings, engine)
+
+    gold = Lakehouse.local(settings.lakehouse, settings.namespace).table(ENRICHED_TRANSACTIONS)
+    assert _content(gold).equals(before)
+    jobs = {job.job: job for job in results["enriched_transactions"]}
+    assert jobs["icebergCompaction"].before == files_before > _files(gold)
+    assert jobs["icebergCompaction"].after == _files(gold)
+    assert not old_orphan.exists() and young_orphan.exists()
+    assert {job_status(gold.properties, job)["status"] for job in JOBS} == {"Successful"}
+    assert set(results) == {contract.name for contract in TABLES}
 
 
 def test_compaction_rewrites_small_files_atomically_with_identical_data(gold: Table) -> None:

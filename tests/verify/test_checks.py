@@ -15,9 +15,10 @@ from banklake.verify.checks import count_data_rows, verify
 from banklake.verify.report import write_reports
 
 
-def test_all_three_pass_after_run_and_maintain(settings: Settings, loaded: RunResult) -> None:
-    maintain(settings)
-    verification = verify(settings)
+def test_all_three_pass_after_run_and_maintain(settings: Settings, engine: str) -> None:
+    run(settings, engine)
+    maintain(settings, engine)
+    verification = verify(settings, engine)
     assert [c.passed for c in verification.checks] == [True, True, True]
     integrity = verification.checks[0].details
     assert integrity["rows_read"] == SMALL.transactions == integrity["rows_in_gold"]

@@ -13,16 +13,19 @@ from tests.conftest import SMALL
 
 from banklake.config import Settings, load_settings
 from banklake.contracts import SILVER_CUSTOMERS, TABLES
+from banklake.engines import create_engine
 from banklake.errors import QueryError
 from banklake.lakehouse.catalog import Lakehouse
 from banklake.pipeline import RunResult, run
-from banklake.verify.query import LocalQueries
+from banklake.verify.query import LocalQueries, Queries
 
 
 @pytest.fixture
-def queries(settings: Settings, loaded: RunResult) -> LocalQueries:
+def queries(settings: Settings, loaded: RunResult, engine: str) -> Iterator[Queries]:
+    """The engine's session of the verification's Athena SQL, on a loaded lakehouse."""
     lakehouse = Lakehouse.local(settings.lakehouse, settings.namespace)
-    return LocalQueries(lakehouse, settings.table_bucket, settings.timezone)
+    with create_engine(engine, settings) as running, running.queries(lakehouse) as queries:
+        yield queries
 
 
 @pytest.mark.parametrize(
@@ -34,11 +37,11 @@ def queries(settings: Settings, loaded: RunResult) -> LocalQueries:
         "enriched_transactions",  # Athena with the database as execution context
     ],
 )
-def test_table_names_resolve_as_seed_athena_and_plain(queries: LocalQueries, name: str) -> None:
+def test_table_names_resolve_as_seed_athena_and_plain(queries: Queries, name: str) -> None:
     assert queries.scalar(f"SELECT count(*) FROM {name}") == SMALL.transactions
 
 
-def test_athena_functions_translate(queries: LocalQueries, settings: Settings) -> None:
+def test_athena_functions_translate(queries: Queries, settings: Settings) -> None:
     sql = """
         WITH daily AS (
           SELECT tx_date, count(*) AS n FROM enriched_transactions
@@ -73,7 +76,7 @@ def test_athena_functions_translate(queries: LocalQueries, settings: Settings) -
         ("SELECT no_such_column FROM customers", "query failed"),
     ],
 )
-def test_clear_errors(queries: LocalQueries, sql: str, message: str) -> None:
+def test_clear_errors(queries: Queries, sql: str, message: str) -> None:
     with pytest.raises(QueryError, match=message):
         queries.query(sql)
 

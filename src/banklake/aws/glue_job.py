@@ -25,9 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from banklake.aws.spark_conf import ROUTES
 from banklake.config import load_settings
+from banklake.errors import UsageError
 from banklake.lakehouse.catalog import Lakehouse
+from banklake.lakehouse.routes import ROUTES
 
 ARGUMENTS = ("JOB_NAME", "landing", "table_bucket_arn", "namespace", "catalog_route")
 
@@ -82,6 +83,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for refused in result.rejected:
         _log(f"refused: {refused.problem}")
     return 3 if result.rejected else 0
+
+
+def glue_conf_argument(conf: dict[str, str]) -> str:
+    """Glue's ``--conf`` value for Spark properties (a route's ``spark()``): ``k=v``, then
+    `` --conf k=v`` for every further property. On Glue every Iceberg property must go there:
+    ``spark.sql.extensions`` cannot be set from the job's code."""
+    for key, value in conf.items():
+        if not key or any(c.isspace() for c in key + value):
+            raise UsageError(f"Spark property {key}={value!r} cannot go into Glue's --conf")
+    return " --conf ".join(f"{key}={value}" for key, value in conf.items())
 
 
 def _glue_session(args: dict[str, str]) -> Any:

@@ -1,9 +1,10 @@
 """The Spark engine: the same plan on PySpark 3.5 with the Apache Iceberg Spark runtime.
 
-Locally it starts ``local[*]`` with a JDBC catalog on the lakehouse's SQLite file, so both
-engines read and write the same tables; on AWS Glue it runs on the job's session, whose
-catalog is S3 Tables (``banklake.aws.spark_conf``); ``spark.remote`` reaches a cluster through
-Spark Connect.
+Locally each engine, once entered, has a session of its own on the process's Spark application
+(``[spark] master``: ``local[*]`` or a cluster; started on first use and kept for the next
+engine) whose catalog is the lakehouse's SQLite file through JDBC, so both engines read and
+write the same tables; on AWS Glue it runs on the job's session, whose catalog is S3 Tables
+(``banklake.lakehouse.routes``); ``spark.remote`` reaches a cluster through Spark Connect.
 
 Staging computes each output once and keeps it (a local checkpoint) until the audit passes; a
 commit then replaces the selected rows in one Iceberg commit: an append when nothing is
@@ -15,6 +16,7 @@ S3 Tables refuses).
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import os
@@ -24,7 +26,7 @@ import shutil
 import socket
 import sys
 import uuid
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,7 +43,6 @@ from pyspark.errors.exceptions.connect import SparkConnectGrpcException
 from pyspark.sql import DataFrame, DataFrameWriterV2, SparkSession
 from pyspark.sql import functions as F
 
-from banklake.aws.spark_conf import local_jdbc
 from banklake.bronze.landing import LandedFile, LandingBatch, RejectedFile
 from banklake.config import Settings
 from banklake.contracts import ENTITIES
@@ -49,6 +50,7 @@ from banklake.engines.base import Commit, Engine, FileCount, Rows, Staged
 from banklake.engines.bronze_files import SCHEMAS, BronzeFiles, Written, prepare, write_file
 from banklake.engines.spark_jars import MAVEN_PACKAGES, jars
 from banklake.errors import EngineError, QueryError
+from banklake.lakehouse import routes
 from banklake.lakehouse.catalog import Lakehouse, catalog_errors, with_commit_retries
 from banklake.lakehouse.lock import scratch_folder
 from banklake.lakehouse.maintenance import JobResult
@@ -69,10 +71,10 @@ class SparkEngine(Engine):
     dialect = "spark"
 
     def __init__(self, settings: Settings, session: SparkSession | None = None) -> None:
+        """An engine on ``session`` (the Glue job's) or, once entered, on a session of its own."""
         super().__init__(settings)
-        self._owns_session = session is None
-        self.spark = session or start_session(settings)
-        self.spark.conf.set("spark.sql.session.timeZone", settings.timezone)
+        self._given = session
+        self.spark: SparkSession
         # Files every executor reads: on storage the whole cluster sees, never the driver's
         # temp folder. Made (by ``load_bronze``) under the writer lock, which clears the
         # lakehouse's folders of writers that were killed.
@@ -81,6 +83,19 @@ class SparkEngine(Engine):
             folder = settings.spark.scratch / folder.name
         self.scratch = folder.absolute()
         self._kept: list[DataFrame] = []
+        self._doing = "starting"  # what a failed Spark job was doing, for its message
+
+    def __enter__(self) -> SparkEngine:
+        self.spark = self._given or start_session(self.settings)
+        self.spark.conf.set("spark.sql.session.timeZone", self.settings.timezone)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        error = exc[1]
+        if isinstance(error, (Py4JJavaError, CapturedException)):
+            # One line with the root cause (an executor's exception), not Py4J's traceback.
+            raise EngineError(f"Spark failed {self._doing}: {_root_cause(error)}") from None
 
     def load_bronze(self, batch: LandingBatch) -> tuple[list[FileCount], list[RejectedFile]]:
         """The executors read the files (shared out by size, a task per core) and write them as
@@ -102,10 +117,10 @@ class SparkEngine(Engine):
 
         # A task per share of the files: a range of n numbers in n partitions holds one in each.
         tasks = self.spark.range(len(shares), numPartitions=max(len(shares), 1))
-        with _job_errors("reading the batch's files"):
-            written = [
-                pickle.loads(row["written"]) for row in tasks.mapInArrow(read, _WRITTEN).collect()
-            ]
+        self._doing = "reading the batch's files"
+        written = [
+            pickle.loads(row["written"]) for row in tasks.mapInArrow(read, _WRITTEN).collect()
+        ]
         loads = [bronze.add(_as_given(load, files[number])) for number, load in written]
         for name, paths in bronze.relations().items():
             frame = self.spark.read.schema(_spark_schema(SCHEMAS[name])).parquet(
@@ -141,15 +156,18 @@ class SparkEngine(Engine):
             frame.where(compile_sql(rows.where, self.dialect)).createOrReplaceTempView(name)
 
     def run(self, step: Step) -> None:
+        self._doing = f"running the step {step.name}"
         frame = self.spark.sql(compile_sql(step.sql, self.dialect))
         if step.materialize:
             frame = self._keep(frame)
         frame.createOrReplaceTempView(step.name)
 
     def fetch(self, sql: str) -> list[dict[str, Any]]:
+        self._doing = "running a query of the batch"
         return [row.asDict() for row in self.spark.sql(compile_sql(sql, self.dialect)).collect()]
 
     def stage(self, step: Step, table: Table) -> Staged:
+        self._doing = f"staging the new rows of {table_name(table)}"
         with _catalog_errors(self.settings):
             target = self.spark.table(table_name(table)).schema
         result = self.spark.table(step.name)
@@ -161,6 +179,7 @@ class SparkEngine(Engine):
     def commit(self, staged: Staged, replaced: Rows, summary: Mapping[str, str]) -> Commit:
         assert isinstance(staged, _Staged)
         name = table_name(staged.table)
+        self._doing = f"committing to {name}"
         # The table as the batch found it: nothing else writes it while the batch runs.
         before = staged.table.current_snapshot()
         matched = (
@@ -178,14 +197,12 @@ class SparkEngine(Engine):
                 self._write(name, staged.frame, replaced, matched or number > 0, summary)
 
         with_commit_retries(name, attempt, _lost_race)
-        [current] = self.spark.sql(
-            f"SELECT r.snapshot_id, s.summary['added-data-files'] AS added "
-            f"FROM {name}.refs r JOIN {name}.snapshots s USING (snapshot_id) "
-            "WHERE r.name = 'main'"
-        ).collect()
-        if before is not None and current["snapshot_id"] == before.snapshot_id:
+        with _catalog_errors(self.settings):  # the table's metadata, read without a Spark job
+            current = staged.table.refresh().current_snapshot()
+        if current is None or (before is not None and current.snapshot_id == before.snapshot_id):
             return Commit(None, 0)
-        return Commit(int(current["snapshot_id"]), int(current["added"] or 0))
+        added = current.summary.get("added-data-files") if current.summary else None
+        return Commit(current.snapshot_id, int(added or 0))
 
     def _write(
         self,
@@ -204,6 +221,7 @@ class SparkEngine(Engine):
             self._merge(name, rows, replaced.where)
 
     def append(self, table: Table, rows: pa.Table, summary: Mapping[str, str]) -> None:
+        self._doing = f"appending to {table_name(table)}"
         self.register("_banklake_append", rows)
         writer = _writer(self.spark.table("_banklake_append"), table_name(table), summary)
         with _catalog_errors(self.settings):
@@ -229,8 +247,8 @@ class SparkEngine(Engine):
         if not self.settings.spark.scratch:
             with contextlib.suppress(OSError):  # kept while another folder is in it
                 self.scratch.parent.rmdir()
-        if self._owns_session:
-            stop_session(self.spark)
+        if self._given is None and not self.settings.spark.remote:
+            _close_catalog(self.spark)
 
     def _keep(self, frame: DataFrame) -> DataFrame:
         """The frame computed once and kept, its lineage cut: later steps plan against it as a
@@ -352,43 +370,71 @@ def table_name(table: Table) -> str:
 
 
 def start_session(settings: Settings) -> SparkSession:
-    """A Spark session for the settings: Spark Connect, or a local JVM on the lakehouse."""
+    """A session of its own for an engine: through Spark Connect, or on the process's Spark
+    application with the lakehouse's catalog."""
+    if settings.spark.remote:
+        return SparkSession.builder.remote(settings.spark.remote).getOrCreate()
+    session = _application(settings).newSession()  # its own temporary views and settings
+    for key, value in routes.local(settings.lakehouse).spark_session().items():
+        session.conf.set(key, value)
+    return session
+
+
+# The process's Spark application and the properties it was started with: one per process (a
+# JVM has one SparkContext), kept for the next engine, as starting one takes seconds.
+_application_started: list[tuple[dict[str, str], SparkSession]] = []
+
+
+def _application(settings: Settings) -> SparkSession:
+    """The running application if it was started with the settings' properties, else a new one
+    (the other is stopped first)."""
     options = settings.spark
-    if options.remote:
-        return SparkSession.builder.remote(options.remote).getOrCreate()
     conf = {
         "spark.app.name": "banklake",
+        "spark.master": options.master,
         "spark.driver.memory": options.driver_memory,
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
-        "spark.sql.session.timeZone": settings.timezone,
-        **local_jdbc(settings.lakehouse),
+        "spark.sql.extensions": routes.ICEBERG_EXTENSIONS,
         **options.conf,
     }
-    # The executors' Python (PySpark reads only the variable): this one, which has banklake,
-    # unless the user chose another.
-    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     if options.jars == "maven":
         conf["spark.jars.packages"] = ",".join(MAVEN_PACKAGES)
     else:
         conf["spark.jars"] = ",".join(str(jar) for jar in jars())
-    builder = SparkSession.builder.master(options.master)
+    if _application_started:
+        started, session = _application_started[0]
+        if started == conf:
+            return session
+        stop_session(session)
+    # The executors' Python (PySpark reads only the variable): this one, which has banklake,
+    # unless the user chose another.
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    builder = SparkSession.builder
     for key, value in conf.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("ERROR")
+    _application_started.append((conf, session))
+    atexit.register(stop_application)  # a cluster sees the application finish
     return session
 
 
-def stop_session(session: SparkSession) -> None:
-    """Stop the session and, for a local JVM, the JVM itself.
+def _close_catalog(session: SparkSession) -> None:
+    """Close the connections the session's JDBC catalog holds on the lakehouse's SQLite file:
+    they keep read transactions open, and the session is not used again."""
+    catalogs = session._jsparkSession.sessionState().catalogManager()
+    cached = catalogs.catalog(routes.LOCAL_CATALOG).icebergCatalog()
+    field = cached.getClass().getDeclaredField("catalog")  # CachingCatalog keeps it private
+    field.setAccessible(True)
+    field.get(cached).close()
 
-    The JDBC catalog's SQLite connections keep a lock on the catalog file until their JVM
-    exits: PyIceberg (this process's next step, or another banklake process) could not write
-    the catalog before then.
-    """
+
+def stop_session(session: SparkSession) -> None:
+    """Stop the session and, for a local JVM, the JVM itself."""
     from pyspark import SparkContext
 
+    _application_started[:] = [(c, s) for c, s in _application_started if s is not session]
     gateway = SparkContext._gateway
     session.stop()
     if gateway is None:
@@ -400,6 +446,12 @@ def stop_session(session: SparkSession) -> None:
         process.wait(timeout=30)
     SparkContext._gateway = None
     SparkContext._jvm = None
+
+
+def stop_application() -> None:
+    """Stop the process's Spark application, if one runs (a process's exit stops it too)."""
+    for _, session in list(_application_started):
+        stop_session(session)
 
 
 def _shares(sizes: list[int], tasks: int) -> list[list[int]]:
@@ -453,15 +505,6 @@ def _spark_schema(schema: pa.Schema) -> Any:
         ]
     )
     return from_arrow_schema(plain)
-
-
-@contextlib.contextmanager
-def _job_errors(doing: str) -> Iterator[None]:
-    """A Spark job that failed, as one line with its root cause (an executor's exception)."""
-    try:
-        yield
-    except (Py4JJavaError, CapturedException) as error:
-        raise EngineError(f"the Spark job {doing} failed: {_root_cause(error)}") from None
 
 
 def _root_cause(error: Exception) -> str:

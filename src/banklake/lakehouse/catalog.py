@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import quote, urlencode, urlparse
+from urllib.parse import urlencode, urlparse
 
 from pyiceberg.catalog import Catalog
 from pyiceberg.catalog.sql import SqlCatalog
@@ -58,16 +58,14 @@ from pyiceberg.types import (
     StringType,
     TimestamptzType,
 )
-from sqlalchemy.engine import URL
 
 from banklake.config import Settings
 from banklake.contracts import TABLES, TableContract
 from banklake.errors import BanklakeError, LakehouseError, StorageError
+from banklake.lakehouse import routes
 from banklake.lakehouse.policy import policy_properties
+from banklake.lakehouse.routes import CATALOG_FILE, WAREHOUSE
 
-CATALOG_NAME = "banklake"
-CATALOG_FILE = "catalog.db"
-WAREHOUSE = "warehouse"
 T = TypeVar("T")
 FORMAT_VERSION = "2"  # Athena reads v2, and moving to v3 cannot be undone
 _SCALARS: dict[str, IcebergType] = {
@@ -190,13 +188,9 @@ def open_catalog(lakehouse: Path, writing: bool = True) -> Catalog:
             # in the file.
             with _sqlite(database, options) as connection:
                 connection.execute("PRAGMA journal_mode=WAL")
+        route = routes.local(lakehouse, options)
         return SqlCatalog(
-            CATALOG_NAME,
-            uri=URL.create(
-                "sqlite", database=_sqlite_file(database), query={**options, "uri": "true"}
-            ).render_as_string(hide_password=False),
-            warehouse=(lakehouse / WAREHOUSE).resolve().as_uri(),
-            init_catalog_tables=str(writing).lower(),
+            route.catalog, **route.pyiceberg, init_catalog_tables=str(writing).lower()
         )
 
 
@@ -248,13 +242,9 @@ def _reader_options(lakehouse: Path, database: Path) -> dict[str, str]:
     return {"mode": "ro", "immutable": "1"}
 
 
-def _sqlite_file(database: Path) -> str:
-    return f"file:{quote(str(database))}"
-
-
 @contextlib.contextmanager
 def _sqlite(database: Path, options: Mapping[str, str]) -> Iterator[sqlite3.Connection]:
-    uri = _sqlite_file(database) + (f"?{urlencode(options)}" if options else "")
+    uri = routes.sqlite_file(database) + (f"?{urlencode(options)}" if options else "")
     with catalog_errors(database), contextlib.closing(sqlite3.connect(uri, uri=True)) as connection:
         yield connection
 
@@ -298,7 +288,7 @@ def _table_locations(database: Path, options: Mapping[str, str]) -> list[str] | 
         if not known:
             return None
         query = "SELECT metadata_location FROM iceberg_tables WHERE catalog_name = ?"
-        return [row[0] for row in connection.execute(query, (CATALOG_NAME,))]
+        return [row[0] for row in connection.execute(query, (routes.LOCAL_CATALOG,))]
 
 
 _RESTORE = "restore catalog.db from a backup of this lakehouse (the tables' files are untouched)"
@@ -434,29 +424,8 @@ class Lakehouse:
         """An S3 Tables bucket through the route the job's Spark session uses too."""
         from pyiceberg.catalog import load_catalog
 
-        from banklake.aws.spark_conf import parse_bucket_arn
-
-        region, account, bucket = parse_bucket_arn(bucket_arn)
-        if route == "s3tables-rest":
-            properties = {
-                "type": "rest",
-                "uri": f"https://s3tables.{region}.amazonaws.com/iceberg",
-                "warehouse": bucket_arn,
-                "rest.sigv4-enabled": "true",
-                "rest.signing-name": "s3tables",
-                "rest.signing-region": region,
-            }
-        elif route == "glue-federated":
-            properties = {
-                "type": "glue",
-                "glue.id": f"{account}:s3tablescatalog/{bucket}",
-                "glue.region": region,
-            }
-        else:
-            raise LakehouseError(
-                f"{route!r} is not a route to S3 Tables; choose s3tables-rest or glue-federated"
-            )
-        catalog = load_catalog(CATALOG_NAME, **properties)
+        chosen = routes.s3_tables(bucket_arn, route)
+        catalog = load_catalog(chosen.catalog, **chosen.pyiceberg)
         return cls(namespace, lambda _writing: catalog, bucket_arn)
 
     def ensure_tables(self, settings: Settings) -> dict[str, Table]:

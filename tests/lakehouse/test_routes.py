@@ -1,27 +1,38 @@
-"""The Spark configuration for each catalog route, pinned key by key against the AWS facts."""
+"""Each catalog route as PyIceberg and Spark are given it, pinned key by key against the AWS
+facts: both sides of a route reach the same catalog."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from pyiceberg.catalog import load_catalog
 
-from banklake.aws.spark_conf import (
-    LOCAL_CATALOG,
-    glue_conf_argument,
+from banklake.aws.glue_job import glue_conf_argument
+from banklake.errors import UsageError
+from banklake.lakehouse.catalog import open_catalog
+from banklake.lakehouse.routes import (
     glue_federated,
-    local_jdbc,
+    local,
     parse_bucket_arn,
+    s3_tables,
     s3_tables_rest,
 )
-from banklake.errors import UsageError
-from banklake.lakehouse.catalog import CATALOG_NAME
 
 EXTENSIONS = "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions"
 
 
 def test_s3_tables_rest_endpoint() -> None:
-    assert s3_tables_rest("eu-west-1", "123456789012", "banking-lakehouse") == {
+    route = s3_tables_rest("eu-west-1", "123456789012", "banking-lakehouse")
+    assert route.pyiceberg == {
+        "type": "rest",
+        "uri": "https://s3tables.eu-west-1.amazonaws.com/iceberg",
+        "warehouse": "arn:aws:s3tables:eu-west-1:123456789012:bucket/banking-lakehouse",
+        "rest.sigv4-enabled": "true",
+        "rest.signing-name": "s3tables",
+        "rest.signing-region": "eu-west-1",
+    }
+    assert route.spark() == {
         "spark.sql.extensions": EXTENSIONS,
         "spark.sql.catalog.s3tables": "org.apache.iceberg.spark.SparkCatalog",
         "spark.sql.catalog.s3tables.type": "rest",
@@ -38,8 +49,13 @@ def test_s3_tables_rest_endpoint() -> None:
 
 
 def test_glue_federated_catalog() -> None:
-    conf = glue_federated("us-east-1", "123456789012", "banking-lakehouse", catalog="lake")
-    assert conf == {
+    route = glue_federated("us-east-1", "123456789012", "banking-lakehouse", catalog="lake")
+    assert route.pyiceberg == {
+        "type": "glue",
+        "glue.id": "123456789012:s3tablescatalog/banking-lakehouse",
+        "glue.region": "us-east-1",
+    }
+    assert route.spark() == {
         "spark.sql.extensions": EXTENSIONS,
         "spark.sql.catalog.lake": "org.apache.iceberg.spark.SparkCatalog",
         "spark.sql.catalog.lake.catalog-impl": "org.apache.iceberg.aws.glue.GlueCatalog",
@@ -51,11 +67,14 @@ def test_glue_federated_catalog() -> None:
     }
 
 
-def test_local_jdbc_catalog_is_the_pyiceberg_one(tmp_path: Path) -> None:
-    assert LOCAL_CATALOG == CATALOG_NAME  # the JDBC catalog finds tables by this name
-    conf = local_jdbc(tmp_path / "lakehouse")
-    root = (tmp_path / "lakehouse").resolve()
-    assert conf == {
+def test_the_local_route_reaches_the_catalog_the_lakehouse_opens(tmp_path: Path) -> None:
+    lakehouse = tmp_path / "lakehouse"
+    open_catalog(lakehouse).create_namespace("analytics_db")
+    route = local(lakehouse)
+    found = load_catalog(route.catalog, **route.pyiceberg).list_namespaces()
+    assert found == [("analytics_db",)]  # the SQLite catalog keeps namespaces by catalog name
+    root = lakehouse.resolve()
+    assert route.spark() == {
         "spark.sql.extensions": EXTENSIONS,
         "spark.sql.catalog.banklake": "org.apache.iceberg.spark.SparkCatalog",
         "spark.sql.catalog.banklake.type": "jdbc",
@@ -70,7 +89,7 @@ def test_glue_conf_argument_is_one_string() -> None:
     assert glue_conf_argument(conf) == (
         "spark.sql.extensions=x.Y --conf spark.sql.catalog.c=a.B --conf spark.sql.c.k=v"
     )
-    rendered = glue_conf_argument(s3_tables_rest("eu-west-1", "123456789012", "b-1"))
+    rendered = glue_conf_argument(s3_tables_rest("eu-west-1", "123456789012", "b-1").spark())
     assert rendered.startswith(f"spark.sql.extensions={EXTENSIONS} --conf ")
     assert rendered.count(" --conf ") == 10
 
@@ -97,6 +116,9 @@ def test_bad_names_say_what_is_wrong(arguments: tuple[str, str, str], problem: s
 def test_a_table_bucket_arn_gives_region_account_and_bucket() -> None:
     arn = "arn:aws:s3tables:eu-west-1:123456789012:bucket/banking-lakehouse"
     assert parse_bucket_arn(arn) == ("eu-west-1", "123456789012", "banking-lakehouse")
+    assert s3_tables(arn, "glue-federated") == glue_federated(*parse_bucket_arn(arn))
+    with pytest.raises(UsageError, match="'local' is not a route to S3 Tables"):
+        s3_tables(arn, "local")
 
 
 @pytest.mark.parametrize(
