@@ -27,7 +27,7 @@ test: $(INSTALLED_DEV) spark-setup checkov-setup
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-# Every Spark case of the behaviour suite (about 45 minutes on 2 cores); `make test` runs some.
+# Every Spark case of the behaviour suite (25 minutes on 2 cores); `make test` runs some.
 test-spark: $(INSTALLED_DEV) spark-setup
 	$(BIN)/pytest -m spark --spark-cases=all
 

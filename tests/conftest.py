@@ -30,10 +30,10 @@ from banklake.verify.checks import verify
 
 # Spark cases run on the session's cluster (``spark_cluster``), on local[*] where none starts.
 ENGINES = ["embedded", pytest.param("spark", marks=pytest.mark.spark)]
-# A small Spark run costs 10-15 s of this machine's 2 cores (some 70 Spark jobs of ~150 ms),
-# so every Spark case of the behaviour suite takes about 45 minutes: `make test` runs the Spark
-# cases of the load, its verification and maintenance, the first of each test's
-# parametrisations (`--spark-cases=some`); `make test-spark` runs all of them.
+# A small Spark run costs 10-15 s of this machine's 2 cores (some 70 Spark jobs), so the Spark
+# cases take 25 minutes, the embedded ones 12: `make test` runs the Spark cases of the load, its
+# verification and maintenance, the first of each test's parametrisations
+# (`--spark-cases=some`), besides the Spark engine's own tests; `make test-spark` runs all.
 SPARK_CASES_IN_MAKE_TEST = ("test_pipeline.py", "verify/", "lakehouse/test_maintenance.py")
 
 
