@@ -91,11 +91,16 @@ def _isolated(
         monkeypatch.setattr(tempfile, "tempdir", None)  # found again, from TMPDIR
 
 
+def generated(spec: GeneratorSpec, factory: pytest.TempPathFactory, name: str) -> Path:
+    """A landing zone generated from ``spec`` in a new temporary folder named after ``name``."""
+    path = factory.mktemp(name) / "landing"
+    generate(spec, path)
+    return path
+
+
 @pytest.fixture(scope="session")
 def small_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("small") / "landing"
-    generate(SMALL, path)
-    return path
+    return generated(SMALL, tmp_path_factory, "small")
 
 
 @pytest.fixture
@@ -112,15 +117,13 @@ def settings(landing: Path, tmp_path: Path) -> Settings:
 
 
 # The small landing's shape with every day in one month, whatever today's date: both batches of
-# ``_half_loaded`` put files in the same partitions, so compaction has files to merge.
+# ``half_loaded`` put files in the same partitions, so compaction has files to merge.
 ONE_MONTH = replace(SMALL, end_date=date(2026, 3, 15))
 
 
 @pytest.fixture(scope="session")
 def one_month_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("one-month") / "landing"
-    generate(ONE_MONTH, path)
-    return path
+    return generated(ONE_MONTH, tmp_path_factory, "one-month")
 
 
 @pytest.fixture

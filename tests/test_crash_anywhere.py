@@ -36,6 +36,7 @@ from typing import Any
 
 import pytest
 from pyiceberg.table import Table
+from tests.conftest import generated
 from tests.runs import Content, banklake, clean_run, content, half_loaded, table_rows
 
 from banklake.config import Settings, load_settings
@@ -255,9 +256,7 @@ def _kept_aside(settings: Settings, expected: Content | None, tmp_path: Path) ->
 @pytest.fixture(scope="module")
 def small_landing(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The landing zone the ``settings`` fixture copies, here ``LANDING``."""
-    path = tmp_path_factory.mktemp("crash") / "landing"
-    generate(LANDING, path)
-    return path
+    return generated(LANDING, tmp_path_factory, "crash")
 
 
 @pytest.fixture
